@@ -1,0 +1,1 @@
+"""Mapping tables shipped with caseconv (data only: see README.md here)."""
