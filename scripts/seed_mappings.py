@@ -137,6 +137,15 @@ def _fsn_synonyms(index: dict, key: tuple[str, str], term: str) -> list[str]:
     return names
 
 
+def _plural_synonym(kind: str, term: str) -> list[str]:
+    """The plural of a term the loader's singular() would miss ("kidneys"), for nouns' tables."""
+    if kind in ("anatomy", "findings", "diagnoses") and " of " not in term and re.search(r"[aeiou]y$", term):
+        plural = term + "s"
+        if normalize(plural) != normalize(term):
+            return [plural]
+    return []
+
+
 def _is_junk(term: str, display: str) -> bool:
     """Names no report would use as a term: single letters, codes, formulae, over-long."""
     return (len(term) < 3 or not _WORDLIKE.search(term) or len(display) > MAX_DISPLAY
@@ -180,6 +189,7 @@ def build_rows(settings: dict) -> tuple[dict[str, list[Row]], list[str]]:
                 if kind == "units" and len(code) > 1 and code.lower() != term:
                     synonyms.append(code)
                 synonyms += _fsn_synonyms(index, key, term) + [s.lower() for s in extra.get(ref, [])]
+                synonyms += _plural_synonym(kind, term)
                 row = Row(kind, scheme, code, display, cid, term)
                 for name in [term, *synonyms]:
                     if len(normalize(name)) < 2:
