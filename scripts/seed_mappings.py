@@ -61,6 +61,13 @@ _TAG = re.compile(r"\s*\((body structure|morphologic abnormality|disorder|findin
                   r"substance|attribute|cell structure|tissue|environment)\)\s*$", re.I)
 #: SNOMED CT descriptions safe to offer as synonyms (qualifier values are too generic).
 _FSN_TAG = re.compile(r"\((body structure|morphologic abnormality|disorder|procedure)\)\s*$", re.I)
+#: SNOMED CT hierarchies a table must not take a concept from: CID 8134 "Anatomic Structure"
+#: also lists tumours and devices, which belong with the findings.
+_NOT_FOR = {
+    "anatomy": re.compile(r"\((morphologic abnormality|disorder|finding|physical object|substance|"
+                          r"procedure|qualifier value)\)\s*$", re.I),
+    "findings": re.compile(r"\((body structure|procedure)\)\s*$", re.I),
+}
 _STRUCTURE_OF = re.compile(r"^(entire )?structure of (the )?", re.I)
 _STRUCTURE = re.compile(r"\s+structure$", re.I)
 #: Meanings that are an approach or a position relative to an organ, not the organ (CID 4).
@@ -146,6 +153,15 @@ def _plural_synonym(kind: str, term: str) -> list[str]:
     return []
 
 
+def _wrong_hierarchy(index: dict, key: tuple[str, str], kind: str) -> str | None:
+    """The SNOMED CT description that shows a concept belongs in another table, if any."""
+    veto = _NOT_FOR.get(kind)
+    for meaning, _cids in index[key] if veto else ():
+        if veto.search(meaning):
+            return meaning
+    return None
+
+
 def _is_junk(term: str, display: str) -> bool:
     """Names no report would use as a term: single letters, codes, formulae, over-long."""
     return (len(term) < 3 or not _WORDLIKE.search(term) or len(display) > MAX_DISPLAY
@@ -157,6 +173,7 @@ def build_rows(settings: dict) -> tuple[dict[str, list[Row]], list[str]]:
     index = meanings_by_code()
     excluded = {str(k): str(v) for k, v in (settings.get("exclude") or {}).items()}
     extra = {str(k): [str(s) for s in v] for k, v in (settings.get("synonyms") or {}).items()}
+    forced = {str(k): str(v) for k, v in (settings.get("kinds") or {}).items()}
     claimed: set[tuple[str, str]] = set()
     tables: dict[str, list[Row]] = {}
     notes: list[str] = []
@@ -170,6 +187,8 @@ def build_rows(settings: dict) -> tuple[dict[str, list[Row]], list[str]]:
                 if key in claimed or scheme not in SYSTEM_URIS:
                     continue
                 ref = f"{scheme}:{code}"
+                if forced.get(ref, kind) != kind:
+                    continue
                 display = _meaning_in(index, key, cid) or ""
                 term = clean(display)
                 if kind == "units":
@@ -180,6 +199,10 @@ def build_rows(settings: dict) -> tuple[dict[str, list[Row]], list[str]]:
                     continue
                 if _is_junk(term, display) or (kind == "anatomy" and _APPROACH.match(display)):
                     notes.append(f"{kind}: {ref} {display!r} skipped (CID {cid}): not a term")
+                    continue
+                wrong = _wrong_hierarchy(index, key, kind)
+                if wrong:
+                    notes.append(f"{kind}: {ref} {display!r} skipped (CID {cid}): it is {wrong!r}")
                     continue
                 if names.get(normalize(term), key) != key:
                     notes.append(f"{kind}: {ref} {display!r} skipped: term taken by {names[normalize(term)]}")
