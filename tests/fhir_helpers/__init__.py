@@ -1,0 +1,1 @@
+"""Shared fixtures and node helpers of the FHIR tests."""
