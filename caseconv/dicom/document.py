@@ -1,0 +1,109 @@
+"""Wrap a content tree in an SR document (SOP instance) without any images.
+
+highdicom's SR classes take patient and study attributes from their first evidence
+dataset and refuse to build without one. A case report has no images, so `_carrier()`
+makes a dataset that only carries the derived patient and study attributes (see
+`caseconv.ids`). It is an instance of nothing: the content tree references no instance
+(checked), and the evidence sequence highdicom derives from the carrier is removed, so
+the written SR points at no SOP instance that does not exist. Current Requested
+Procedure Evidence is Type 1C, required only when instances are referenced.
+
+Deterministic: every UID derives from the case text, and the clock is never read. The
+content date defaults to `DEFAULT_CONTENT_DATETIME` (the Unix epoch, plainly not a real
+reporting time, since a published case carries none); pass `content_datetime` to stamp
+a real time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import highdicom.sr as hsr
+from highdicom.sr import ValueTypeValues
+from highdicom.sr.utils import find_content_items
+from pydicom import Dataset
+from pydicom.uid import Comprehensive3DSRStorage, EnhancedSRStorage
+from pydicom.valuerep import DA, DT, TM
+
+from caseconv import __version__
+from caseconv.ids import dicom_uid, patient_id, study_instance_uid
+from caseconv.model import Age, CaseReport
+
+#: The content date and time of an SR when the caller gives none.
+DEFAULT_CONTENT_DATETIME = datetime(1970, 1, 1, 0, 0, 0)
+
+_SEX = {"male": "M", "female": "F", "other": "O"}
+_AGE_UNITS = {"a": "Y", "mo": "M", "wk": "W", "d": "D"}
+_SOP_CLASSES = {"1500": (Comprehensive3DSRStorage, hsr.Comprehensive3DSR),
+                "2000": (EnhancedSRStorage, hsr.EnhancedSR)}
+
+
+def patient_age(age: Age | None) -> str | None:
+    """PatientAge (AS, "070Y"), or None when the age does not fit three digits."""
+    if age is None:
+        return None
+    value, unit = age.value, age.unit
+    if unit == "a" and value != int(value):  # 1.5 years -> 018M
+        value, unit = value * 12, "mo"
+    value = int(round(value))
+    return f"{value:03d}{_AGE_UNITS[unit]}" if value < 1000 else None
+
+
+def _carrier(report: CaseReport, sop_class_uid: str) -> Dataset:
+    """Patient and study attributes in the shape highdicom reads from evidence."""
+    ds = Dataset()
+    ds.SOPClassUID = sop_class_uid  # not an image: highdicom adds no acquisition equipment
+    ds.SOPInstanceUID = dicom_uid(report, "sr-carrier")
+    ds.StudyInstanceUID = study_instance_uid(report)
+    ds.SeriesInstanceUID = dicom_uid(report, "sr-carrier-series")
+    ds.PatientID = patient_id(report)
+    ds.PatientName = ""
+    ds.PatientBirthDate = ""
+    ds.PatientSex = _SEX.get(report.patient.sex or "", "")
+    age = patient_age(report.patient.age)
+    if age:
+        ds.PatientAge = age
+    ds.AccessionNumber = ""
+    ds.StudyID = ""
+    ds.StudyDate = ""
+    ds.StudyTime = ""
+    ds.ReferringPhysicianName = ""
+    ds.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: case texts are not all ASCII
+    return ds
+
+
+def assemble(report: CaseReport, content: hsr.ContentSequence, template: str,
+             content_datetime: datetime | None = None) -> Dataset:
+    """The SR document of `report` with `content` as its tree (template "1500" or "2000")."""
+    sop_class_uid, sr_class = _SOP_CLASSES[template]
+    root = content[0]
+    references = [*find_content_items(root, value_type=ValueTypeValues.IMAGE, recursive=True),
+                  *find_content_items(root, value_type=ValueTypeValues.COMPOSITE, recursive=True)]
+    if references:
+        raise ValueError("an imageless SR must not reference instances")
+    when = content_datetime or DEFAULT_CONTENT_DATETIME
+    sr = sr_class(
+        evidence=[_carrier(report, sop_class_uid)],
+        content=root,
+        series_instance_uid=dicom_uid(report, "sr-series", template),
+        series_number=1,
+        sop_instance_uid=dicom_uid(report, "sr", template),
+        instance_number=1,
+        manufacturer="caseconv",
+        manufacturer_model_name="caseconv",
+        software_versions=__version__,
+        is_complete=True,
+        record_evidence=False,
+        content_date=when.date(),
+        content_time=when.time(),
+        series_description=f"caseconv TID {template}",
+    )
+    for keyword in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"):
+        if keyword in sr:
+            delattr(sr, keyword)
+    # highdicom stamps its own clock here and in the Contributing Equipment it adds
+    sr.InstanceCreationDate = DA(when.date())
+    sr.InstanceCreationTime = TM(when.time())
+    for equipment in sr.get("ContributingEquipmentSequence", []):
+        equipment.ContributionDateTime = DT(when)
+    return sr
