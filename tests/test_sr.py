@@ -22,9 +22,11 @@ from caseconv.model import (
     Diagnosis,
     Figure,
     Finding,
+    HistoryItem,
     Measurement,
     Patient,
     Procedure,
+    Quantity,
     Site,
     Span,
 )
@@ -335,6 +337,52 @@ def test_patient_age_forms():
     assert patient_age(Age(3, "wk")) == "003W"
     assert patient_age(Age(1000, "d")) is None
     assert patient_age(None) is None
+
+
+# --- TID 2000 Basic Diagnostic Imaging Report -----------------------------------------------
+
+def sections(ds) -> dict[tuple[str, str], list]:
+    return {name(c): list(c.ContentSequence) for c in ds.ContentSequence if c.ValueType == "CONTAINER"}
+
+
+def test_tid2000_is_enhanced_sr_with_cid_7001_sections():
+    report = make_report(history=(HistoryItem("low back pain", span("MRI"), duration=Quantity(3, "mo"),
+                                              laterality="left"),))
+    ds = read(written("tid2000", report=report, template="2000"))
+    assert ds.SOPClassUID == pydicom.uid.EnhancedSRStorage
+    assert ds.ContentTemplateSequence[0].TemplateIdentifier == "2000"
+    assert name(ds) == key(codes.LN.DiagnosticImagingReport)
+    assert codes.LN.DiagnosticImagingReport in codes.CID7000
+    assert ds.StudyInstanceUID == ids.study_instance_uid(report)
+    assert ds.SOPInstanceUID == ids.dicom_uid(report, "sr", "2000")
+    found = sections(ds)
+    headings = [codes.LN.History, codes.LN.CurrentProcedureDescriptions, codes.LN.Findings,
+                codes.LN.Impressions]
+    assert list(found) == [key(h) for h in headings]
+    assert all(h in codes.CID7001 for h in headings)
+    assert found[key(codes.LN.History)][0].TextValue == "low back pain, left, for 3 mo"
+
+
+def test_tid2000_findings_text_and_codes_only_for_present():
+    found = sections(read(written("tid2000", template="2000")))[key(codes.LN.Findings)]
+    texts = [i.TextValue for i in found if i.ValueType == "TEXT"]
+    assert texts[0] == "heterogeneous mass in the left psoas muscle, 12.1 x 11.5 cm"
+    assert "absent: hydronephrosis (kidney)" in texts
+    assert "uncertain: bone marrow oedema" in texts  # site already in the text
+    coded_ = [code_value(i) for i in found if i.ValueType == "CODE"]
+    assert coded_ == [("SCT", "4147007")]  # hydronephrosis is absent: never coded as a finding
+
+
+def test_tid2000_impressions_and_determinism():
+    data = written("tid2000", template="2000")
+    assert data == sr_bytes(make_report(), template="2000")
+    items = sections(read(data))[key(codes.LN.Impressions)]
+    assert [(name(i), i.ValueType) for i in items] == [
+        (key(codes.DCM.Impression), "TEXT"), (key(codes.DCM.Impression), "CODE"),
+        (key(codes.DCM.DifferentialDiagnosisImpression), "TEXT"),
+        (key(codes.DCM.DifferentialDiagnosisImpression), "TEXT"),
+        (key(codes.DCM.DifferentialDiagnosisImpression), "CODE")]
+    srread(BytesIO(data))
 
 
 # --- validators on every SR written above (keep these last) ---------------------------------

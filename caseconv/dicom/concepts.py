@@ -39,11 +39,13 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     # report-level evaluations (diagnosis and differentials), CID 7002 / PS3.16 DCM table
     "impression": ("DCM", "Impression"),  # 121073, CID 7002
     "differential": ("DCM", "DifferentialDiagnosisImpression"),  # 111023
-    # TID 2000 Basic Diagnostic Imaging Report
+    # TID 2000 Basic Diagnostic Imaging Report: title CID 7000, headings CID 7001,
+    # narrative element names CID 7002
     "diagnostic_imaging_report": ("LN", "DiagnosticImagingReport"),  # 18748-4, CID 7000
-    "history": ("DCM", "History"),  # 121060
-    "findings": ("DCM", "Findings"),  # 121070
-    "impressions": ("DCM", "Impressions"),  # 121072
+    "history_section": ("LN", "History"),  # 11329-0, CID 7001 (and 7002 as an element)
+    "procedure_section": ("LN", "CurrentProcedureDescriptions"),  # 55111-9, CID 7001
+    "findings_section": ("LN", "Findings"),  # 59776-5, CID 7001
+    "impressions_section": ("LN", "Impressions"),  # 19005-8, CID 7001
     "procedure_description": ("DCM", "ProcedureDescription"),  # 121065, CID 7002
 }
 
