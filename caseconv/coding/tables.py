@@ -48,7 +48,7 @@ _IRREGULAR = {
     "bases": "base", "lymphadenopathies": "lymphadenopathy", "viscera": "viscus",
     "sinuses": "sinus", "abscesses": "abscess", "masses": "mass", "processes": "process",
 }
-_NO_SINGULAR = re.compile(r"(ss|us|is|ous|ics|ies|as|os|xis|sis|ys)$")
+_NO_SINGULAR = re.compile(r"(ss|us|is|ous|ics|ies|as|os|xis|sis)$")
 
 
 def singular(word: str) -> str:
