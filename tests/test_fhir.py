@@ -93,8 +93,14 @@ def test_ids_are_content_uuids_and_differ_between_texts(r4):
     report = sample_report()
     for entry in r4.bundle["entry"]:
         assert entry["fullUrl"] == f"urn:uuid:{entry['resource']['id']}"
-        assert {"system": "urn:ietf:rfc:3986", "value": entry["fullUrl"]} in entry["resource"]["identifier"]
-    assert r4.one("Patient")["id"] == str(ids.content_uuid(report, "Patient"))
+        identifier = entry["resource"]["identifier"][0]
+        assert identifier["system"] == "urn:ietf:rfc:3986" and identifier["value"].startswith("urn:uuid:")
+        # never the fullUrl: a server rewrites fullUrls in a transaction, identifiers included
+        assert identifier["value"] != entry["fullUrl"]
+    patient = r4.one("Patient")
+    assert patient["id"] == str(ids.content_uuid(report, "Patient"))
+    own = ids.content_uuid(report, "identifier", "Patient")
+    assert patient["identifier"][0]["value"] == f"urn:uuid:{own}"
     changed = report.replace(text=report.text + " ")
     other = {e["fullUrl"] for e in build_bundle(changed)["entry"]}
     assert not other & set(r4.by_url)
@@ -262,7 +268,8 @@ def test_transaction_entries_are_conditional_creates():
         if resource["resourceType"] == "ImagingStudy":
             assert request["ifNoneExist"].startswith("identifier=urn:dicom:uid|urn:oid:2.25.")
         else:
-            assert request["ifNoneExist"] == f"identifier=urn:ietf:rfc:3986|urn:uuid:{resource['id']}"
+            own = resource["identifier"][0]["value"]
+            assert request["ifNoneExist"] == f"identifier=urn:ietf:rfc:3986|{own}"
     assert validate_bundle(bundle) == []
 
 

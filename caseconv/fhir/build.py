@@ -71,10 +71,15 @@ class _Writer:
             "value": f"urn:oid:{ids.study_instance_uid(self.report)}"}}
 
     def add(self, resource: Json, *role: str) -> str:
-        """Give a resource its id and uuid identifier and queue it as a bundle entry."""
+        """Give a resource its id and uuid identifier and queue it as a bundle entry.
+
+        The identifier is a uuid of its own, not the fullUrl: servers rewrite every
+        occurrence of a fullUrl in a transaction (Medplum does so in identifiers too),
+        which would break the conditional create (ifNoneExist) on a second upload.
+        """
         uid = self.uuid(*role)
         resource["id"] = uid
-        own = {"system": terms.url("uri"), "value": f"urn:uuid:{uid}"}
+        own = {"system": terms.url("uri"), "value": f"urn:uuid:{self.uuid('identifier', *role)}"}
         resource["identifier"] = [own, *resource.get("identifier", [])]
         ordered = {"resourceType": resource.pop("resourceType"), "id": resource.pop("id"), **resource}
         self.entries.append((uid, ordered))
@@ -355,8 +360,8 @@ class _Writer:
                                     "ifNoneExist": _if_none_exist(resource)}
             entries.append(entry)
         bundle: Json = {"resourceType": "Bundle", "id": self.uuid("Bundle", self.bundle_type),
-                        "identifier": {"system": terms.url("uri"),
-                                       "value": f"urn:uuid:{self.uuid('Bundle', self.bundle_type)}"},
+                        "identifier": {"system": terms.url("uri"), "value":
+                                       f"urn:uuid:{self.uuid('identifier', 'Bundle', self.bundle_type)}"},
                         "type": self.bundle_type}
         if self.issued:
             bundle["timestamp"] = self.issued
