@@ -210,7 +210,11 @@ def test_diagnostic_report(r4):
     assert "psoas abscess" in report["conclusion"] and "metastases" in report["conclusion"]
     assert base64.b64decode(report["presentedForm"][0]["data"]).decode("utf-8") == TEXT
     media = r4.resolve(report["media"][0]["link"])
-    assert media["note"][0]["text"].startswith("Coronal T1W")
+    assert media["resourceType"] == "Media" and media["note"][0]["text"].startswith("Coronal T1W")
+    assert [TEXT[s:e] for s, e in derivation_spans(media)] == [TEXT.splitlines()[0]]
+    div = report["text"]["div"]
+    assert report["text"]["status"] == "generated" and div.startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+    assert "<li>lymphadenopathy (absent)</li>" in div and "soft tissue sarcoma" in div
     document = r4.one("DocumentReference")
     assert base64.b64decode(document["content"][0]["attachment"]["data"]).decode("utf-8") == TEXT
 
@@ -273,9 +277,15 @@ def test_transaction_entries_are_conditional_creates():
     assert validate_bundle(bundle) == []
 
 
-def test_r5_bundle_uses_body_structure_and_no_media():
+def test_r5_bundle_uses_body_structure_and_figure_documents():
     bundle = Bundle(build_bundle(sample_report(), version="R5", issued=ISSUED))
     assert bundle.all("Media") == []
+    source, figure = bundle.all("DocumentReference")
+    assert base64.b64decode(source["content"][0]["attachment"]["data"]).decode("utf-8") == TEXT
+    assert figure["description"].startswith("Coronal T1W")
+    assert figure["modality"][0]["coding"][0]["code"] == "MR"
+    media = bundle.one("DiagnosticReport")["media"]
+    assert [bundle.resolve(m["link"]) for m in media] == [figure]
     group = bundle.finding("psoas mass")
     structure = bundle.resolve(group["bodyStructure"])
     assert [s["structure"]["text"] for s in structure["includedStructure"]] == ["psoas", "neural foramen"]

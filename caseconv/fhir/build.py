@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
+from html import escape
 from typing import Any
 
 import caseconv
@@ -192,23 +193,27 @@ class _Writer:
             study["series"] = series
         self.add(study, "ImagingStudy")
 
-    def media(self) -> None:
-        """One R4 Media per figure: the caption, linked to its series (R5 has no Media)."""
-        if self.r5:
-            return
+    def figures(self) -> None:
+        """One resource per figure holding its caption: R4 Media, R5 DocumentReference."""
         for index, figure in enumerate(self.report.figures):
-            mod = terms.modality(figure.modality or (self.modalities() or ["OT"])[0])
-            self.add({
-                "resourceType": "Media",
-                "extension": [self.derivation(figure.span)],
-                "partOf": [self.ref("ImagingStudy")],
-                "status": "completed",
-                "modality": {"coding": [mod]},
-                "subject": self.ref("Patient"),
-                **({"issued": self.issued} if self.issued else {}),
-                "content": {"title": figure.label},
-                "note": [{"text": figure.caption or figure.label}],
-            }, "Media", str(index))
+            mod = {"coding": [terms.modality(figure.modality or (self.modalities() or ["OT"])[0])]}
+            if self.r5:
+                resource: Json = {
+                    "resourceType": "DocumentReference", "extension": [self.derivation(figure.span)],
+                    "status": "current", "modality": [mod], "subject": self.ref("Patient"),
+                    "description": figure.caption or figure.label,
+                    "content": [{"attachment": {"title": figure.label}}],
+                }
+            else:
+                resource = {
+                    "resourceType": "Media", "extension": [self.derivation(figure.span)],
+                    "partOf": [self.ref("ImagingStudy")], "status": "completed", "modality": mod,
+                    "subject": self.ref("Patient"),
+                    **({"issued": self.issued} if self.issued else {}),
+                    "content": {"title": figure.label},
+                    "note": [{"text": figure.caption or figure.label}],
+                }
+            self.add(resource, "Figure", str(index))
 
     def figures_of(self, index: int) -> list[int]:
         return [i for i, figure in enumerate(self.report.figures) if index in figure.findings]
@@ -241,10 +246,8 @@ class _Writer:
         if self.r5 and (finding.sites or finding.laterality):
             group["bodyStructure"] = self.ref("BodyStructure", str(index))
             self.body_structure(index, finding)
-        derived = [self.ref("DocumentReference")]
-        if not self.r5:
-            derived += [self.ref("Media", str(i)) for i in self.figures_of(index)]
-        group["derivedFrom"] = derived
+        group["derivedFrom"] = [self.ref("DocumentReference"),
+                                *(self.ref("Figure", str(i)) for i in self.figures_of(index))]
         members = []
         for j, _ in enumerate(finding.measurements):
             members.append(self.ref("Observation", "finding", str(index), "measurement", str(j)))
@@ -321,16 +324,16 @@ class _Writer:
         if differential:
             conclusion += ("; " if conclusion else "") + "differential: " + ", ".join(
                 d.text for d in differential)
-        resource: Json = {"resourceType": "DiagnosticReport", "extension": [self.derivation(None)],
-                          "status": "final",
+        resource: Json = {"resourceType": "DiagnosticReport", "text": self.narrative(conclusion),
+                          "extension": [self.derivation(None)], "status": "final",
                           "category": [_concept(terms.fhir_coding("category_radiology"))],
                           "code": code, "subject": self.ref("Patient")}
         self.issued_field(resource)
         resource["result"] = [self.ref("Observation", "finding", str(i))
                               for i in range(len(report.findings))]
         resource["study" if self.r5 else "imagingStudy"] = [self.ref("ImagingStudy")]
-        if report.figures and not self.r5:
-            resource["media"] = [{"comment": f.label, "link": self.ref("Media", str(i))}
+        if report.figures:
+            resource["media"] = [{"comment": f.label, "link": self.ref("Figure", str(i))}
                                  for i, f in enumerate(report.figures)]
         if conclusion:
             resource["conclusion"] = conclusion
@@ -341,13 +344,26 @@ class _Writer:
             del resource["result"]
         self.add(resource, "DiagnosticReport")
 
+    def narrative(self, conclusion: str) -> Json:
+        """The DiagnosticReport's generated narrative: procedures, findings, conclusion."""
+        report = self.report
+        rows = [f"<p><b>{escape(report.case)}</b>: "
+                f"{escape('; '.join(p.text for p in report.procedures) or 'imaging report')}</p>"]
+        if report.findings:
+            items = "".join(f"<li>{escape(f.text)}{_presence_note(f)}</li>" for f in report.findings)
+            rows.append(f"<ul>{items}</ul>")
+        if conclusion:
+            rows.append(f"<p>Conclusion: {escape(conclusion)}</p>")
+        return {"status": "generated",
+                "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{"".join(rows)}</div>'}
+
     # the bundle --------------------------------------------------------------------------------
     def bundle(self) -> Json:
         self.patient()
         self.device()
         self.document()
         self.imaging_study()
-        self.media()
+        self.figures()
         for index, finding in enumerate(self.report.findings):
             self.finding(index, finding)
         self.diagnostic_report()
@@ -374,6 +390,10 @@ def _if_none_exist(resource: Json) -> str:
     identifiers = resource["identifier"]
     chosen = identifiers[1] if resource["resourceType"] == "ImagingStudy" else identifiers[0]
     return f"identifier={chosen['system']}|{chosen['value']}"
+
+
+def _presence_note(finding: Finding) -> str:
+    return "" if finding.presence == "present" else f" ({finding.presence})"
 
 
 def _presence(finding: Finding) -> Json:
