@@ -339,6 +339,20 @@ def test_patient_age_forms():
     assert patient_age(None) is None
 
 
+def test_a_reference_to_an_instance_is_refused():
+    import highdicom.sr as hsr
+
+    from caseconv.dicom.document import assemble
+    from caseconv.dicom.tid1500 import measurement_report
+
+    content = measurement_report(make_report())
+    image = hsr.ImageContentItem(codes.DCM.SourceOfMeasurement, pydicom.uid.CTImageStorage,
+                                 "1.2.3.4", relationship_type="CONTAINS")
+    content[0].ContentSequence[-1].ContentSequence.append(image)
+    with pytest.raises(ValueError, match="must not reference instances"):
+        assemble(make_report(), content, "1500")
+
+
 # --- TID 2000 Basic Diagnostic Imaging Report -----------------------------------------------
 
 def sections(ds) -> dict[tuple[str, str], list]:

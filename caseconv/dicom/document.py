@@ -12,6 +12,12 @@ Deterministic: every UID derives from the case text, and the clock is never read
 content date defaults to `DEFAULT_CONTENT_DATETIME` (the Unix epoch, plainly not a real
 reporting time, since a published case carries none); pass `content_datetime` to stamp
 a real time.
+
+Speed (10 measurement groups, median): ~75 ms to build and write, about a third each in
+highdicom's SR constructor (a deep copy of the tree plus its evidence search),
+building the templates, and pydicom's writer. Ideas if it matters: assemble the SR
+dataset with pydicom from the highdicom tree (no deep copy, no evidence search; loses
+highdicom's SOP-level checks), or build the template items once per concept.
 """
 
 from __future__ import annotations
@@ -19,8 +25,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import highdicom.sr as hsr
-from highdicom.sr import ValueTypeValues
-from highdicom.sr.utils import find_content_items
 from pydicom import Dataset
 from pydicom.uid import Comprehensive3DSRStorage, EnhancedSRStorage
 from pydicom.valuerep import DA, DT, TM
@@ -72,14 +76,21 @@ def _carrier(report: CaseReport, sop_class_uid: str) -> Dataset:
     return ds
 
 
+_REFERENCE_TYPES = {"IMAGE", "COMPOSITE", "WAVEFORM"}
+
+
+def _references(item: Dataset) -> bool:
+    """Whether any content item references an instance (a plain walk: highdicom's search is slower)."""
+    return any(child.ValueType in _REFERENCE_TYPES or _references(child)
+               for child in item.get("ContentSequence", []))
+
+
 def assemble(report: CaseReport, content: hsr.ContentSequence, template: str,
              content_datetime: datetime | None = None) -> Dataset:
     """The SR document of `report` with `content` as its tree (template "1500" or "2000")."""
     sop_class_uid, sr_class = _SOP_CLASSES[template]
     root = content[0]
-    references = [*find_content_items(root, value_type=ValueTypeValues.IMAGE, recursive=True),
-                  *find_content_items(root, value_type=ValueTypeValues.COMPOSITE, recursive=True)]
-    if references:
+    if _references(root):
         raise ValueError("an imageless SR must not reference instances")
     when = content_datetime or DEFAULT_CONTENT_DATETIME
     sr = sr_class(
