@@ -302,3 +302,18 @@ def test_minimal_report_gives_a_valid_bundle(version, bundle_type):
     kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
     assert kinds == ["Patient", "Device", "DocumentReference", "ImagingStudy", "DiagnosticReport"]
     assert validate_bundle(bundle, version=version) == []
+
+
+def test_figures_sharing_a_label_get_their_own_series():
+    report = sample_report()
+    twice = report.replace(figures=report.figures * 2)
+    bundle = build_bundle(twice)
+    (study,) = Bundle(bundle).all("ImagingStudy")
+    uids = [s["uid"] for s in study["series"]]
+    assert uids[0] == ids.dicom_uid(report, "series", "Fig 1") and uids[1] == ids.dicom_uid(
+        report, "series", "Fig 1", "1")
+    assert validate_bundle(bundle) == []
+    study["series"][1]["uid"] = uids[0]
+    i = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "ImagingStudy")
+    assert validate_bundle(bundle) == [
+        f"entry[{i}].resource.series[1].uid: duplicate series UID {uids[0]} [caseconv]"]

@@ -185,7 +185,7 @@ class _Writer:
         series = []
         for number, figure in enumerate(report.figures, start=1):
             mod = terms.modality(figure.modality or default)
-            item: Json = {"uid": ids.dicom_uid(report, "series", figure.label), "number": number,
+            item: Json = {"uid": series_uid(report, number - 1), "number": number,
                           "modality": {"coding": [mod]} if self.r5 else mod,
                           "description": _series_description(figure)}
             series.append(item)
@@ -383,6 +383,17 @@ class _Writer:
             bundle["timestamp"] = self.issued
         bundle["entry"] = entries
         return bundle
+
+
+def series_uid(report: CaseReport, index: int) -> str:
+    """The Series Instance UID of figure ``index``: ``dicom_uid(report, "series", label)``.
+
+    Captions may share a label (two "Fig 1"): the n-th repeat (n >= 1) adds ``str(n)`` to
+    the role so that every series keeps its own UID. The SR writer must use the same rule.
+    """
+    label = report.figures[index].label
+    repeat = sum(f.label == label for f in report.figures[:index])
+    return ids.dicom_uid(report, "series", label, *([str(repeat)] if repeat else []))
 
 
 def _if_none_exist(resource: Json) -> str:

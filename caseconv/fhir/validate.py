@@ -172,6 +172,12 @@ def check_required(bundle: dict[str, Any]) -> list[str]:
             if not request.get("method") or not request.get("url"):
                 problems.append(f"{where}.request: a transaction entry needs request.method and "
                                 "request.url [caseconv]")
+        if kind == "ImagingStudy":
+            uids = [series.get("uid") for series in resource.get("series", []) or []]
+            for number, uid in enumerate(uids):
+                if uid in uids[:number]:
+                    problems.append(f"{where}.resource.series[{number}].uid: duplicate series UID "
+                                    f"{uid} [caseconv]")
         if kind == "Observation" and _is_imaging(resource):
             links = [*(resource.get("partOf") or []), *(resource.get("derivedFrom") or [])]
             if not any((_resolve(bundle, r) or {}).get("resourceType") == "ImagingStudy" for r in links):
