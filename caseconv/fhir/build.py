@@ -6,7 +6,8 @@ FHIR Resource Mapping" guide (TID 1501): category DCM 125007, ``partOf`` the Ima
 Observation per measurement and per qualitative evaluation (descriptor). Presence is the
 group's value (CID 240 Present / Absent / Undetermined). Everything extracted from the
 text carries a ``derivation-reference`` extension (offset, length) into the
-DocumentReference that holds the source text.
+DocumentReference that holds the source text. Figures become R4 Media / R5
+DocumentReferences with their captions, and ImagingStudy series (one per figure).
 
 All ids are uuid5 over the text's digest and a role (`caseconv.ids.content_uuid`): the
 same report gives the same bytes, with no clock unless ``issued`` is given.
