@@ -1,0 +1,94 @@
+"""Stage 1: text -> `CaseReport` (without codes).
+
+Imports neither FHIR nor DICOM code. The tables in ``mappings/`` give the vocabulary
+(what a finding head, an anatomic site, a modality or a symptom is called); the coding
+stage gives codes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from caseconv.model import CaseReport
+from caseconv.parse import items
+from caseconv.parse.blocks import FINDING_KINDS, Block, blocks
+from caseconv.parse.findings import Mention, SentenceReader
+from caseconv.parse.merge import merge, to_finding
+from caseconv.parse.nlp import parse_rules, pipeline
+from caseconv.parse.text import InputError, clean, decode
+
+__all__ = ["InputError", "decode", "parse"]
+
+
+def _cue(words: list[str]) -> re.Pattern[str]:
+    parts = [re.escape(w.rstrip("*")) + (r"\w*" if w.endswith("*") else r"(?!\w)") for w in words]
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + ")", re.IGNORECASE)
+
+
+def _block_index(found: list[Block], doc: object) -> dict[int, Block]:
+    """The block of each sentence start (a sentence belongs to the block it starts in)."""
+    index: dict[int, Block] = {}
+    ordered = sorted(found, key=lambda b: b.start)
+    position = 0
+    for sentence in doc.sents:  # type: ignore[attr-defined]
+        start = sentence.start_char
+        stripped = len(sentence.text) - len(sentence.text.lstrip())
+        start += stripped
+        while position + 1 < len(ordered) and ordered[position + 1].start <= start:
+            position += 1
+        if ordered and ordered[position].start <= start < max(ordered[position].end, ordered[position].start + 1):
+            index[sentence.start_char] = ordered[position]
+    return index
+
+
+def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport:
+    """Read one case report. ``mappings`` adds a site's table folders to the shipped ones."""
+    cleaned = clean(text)
+    nlp, vocabulary = pipeline(mappings)
+    doc = nlp(cleaned.text)
+    found = blocks(cleaned, doc)
+    kinds = _block_index(found, doc)
+    rules = parse_rules()
+    imaging = _cue(rules["imaging_cues"])
+    non_imaging = _cue(rules["non_imaging_cues"])
+    diagnosis_cue = _cue(rules["diagnosis_cues"] + ["differential diagnos*", "diagnosed"])
+    reader = SentenceReader(cleaned, doc, vocabulary)
+    mentions: list[Mention] = []
+    modality_sentences = {doc[s].sent.start_char for _, s, _ in vocabulary.modalities(doc)}
+    previous_in_block: dict[int, list[Mention]] = {}
+    for sentence in doc.sents:
+        block = kinds.get(sentence.start_char)
+        if block is None or block.kind not in FINDING_KINDS:
+            continue
+        body = sentence.text
+        if non_imaging.search(body) or diagnosis_cue.search(body):
+            continue
+        if block.kind == "narrative" and not (imaging.search(body) or sentence.start_char in modality_sentences):
+            continue
+        found_here = reader.read(sentence, block)
+        context = previous_in_block.setdefault(block.start, [])
+        for mention in found_here:
+            if mention.dependent and not mention.sites and mention.ref_key is None and context:
+                anchor = next((m for m in context if not m.dependent), None) if block.kind == "caption" \
+                    else next((m for m in reversed(context) if not m.dependent), None)
+                if anchor is not None:
+                    mention.ref_mention, mention.ref_key = anchor, anchor.key
+        context.extend(found_here)
+        mentions.extend(found_here)
+    merged = merge(mentions)
+    findings = tuple(to_finding(m, cleaned) for m in merged)
+    patient = items.patient(cleaned, found)
+    history = tuple(items.history(cleaned, doc, kinds, vocabulary))
+    has_enhancement = any(m.key in {"enhancement", "rim enhancement"} and m.presence == "present" for m in merged)
+    figures = items.figures(cleaned, found, None)
+    procedures = items.procedures(cleaned, doc, kinds, vocabulary, figures, has_enhancement)
+    main_modality = procedures[0].modality if len({p.modality for p in procedures}) == 1 else None
+    figures = items.figures(cleaned, found, main_modality)
+    labelled = []
+    for figure in figures:
+        shown = tuple(i for i, m in enumerate(merged) if figure.label == m.source or figure.label in m.labels)
+        labelled.append(replace(figure, findings=shown))
+    diagnoses = tuple(items.diagnoses(cleaned, doc, kinds, vocabulary))
+    return CaseReport(case=case, text=text, patient=patient, procedures=tuple(procedures), history=history,
+                      findings=findings, diagnoses=diagnoses, figures=tuple(labelled))

@@ -1,0 +1,417 @@
+"""Imaging findings: what the report says about this patient's images.
+
+Per sentence, each finding head that medspaCy's target matcher found becomes a mention:
+its name is widened to the words that qualify it ("fairly large heterogeneous soft tissue
+mass"), to the site a process acts on ("compression of exiting nerve root") or to the
+subject of a predicate ("appendix ... dilated"). Anatomic sites, laterality, spinal levels
+and measurements in the sentence attach to the nearest finding before them. Presence comes
+from ConText. Across the report, mentions of one finding (the narrative and the captions
+that repeat it) are merged, and findings that only qualify another one ("heterogeneous
+enhancement of the mass", "surrounding edema") take that finding's sites.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from caseconv.coding.tables import normalize
+from caseconv.parse import measure
+from caseconv.parse.blocks import Block
+from caseconv.parse.nlp import Vocabulary, parse_rules
+from caseconv.parse.text import CleanText
+
+_STOP = frozenset("""a an the this these that those its their his her our some any no not nor other another of in
+into at on with within from to for by over under along as about around near there is are was were be been being
+has have had which who shows show showed showing revealed reveals demonstrated demonstrates demonstrating noted
+seen identified measuring measures measured and or but also again now then than both each either all
+evidence amount due after before while where when if it they he she we causing involving showing extending
+measuring compressing demonstrating containing including producing resulting suggesting representing indicating
+revealing displacing encasing abutting""".split())
+_COPULA = frozenset("is are was were be been appears appear appeared remains remain became become looks".split())
+_ADVERB = re.compile(r"(?:\w+ly|very|quite|somewhat|slightly|also|now|again|still)$", re.IGNORECASE)
+_LATERALITY = re.compile(r"\b(left|right|bilateral|bilaterally|both)(?:[- ]sided)?\b", re.IGNORECASE)
+_BODY_OF_LEVEL = re.compile(r"\bbod(?:y|ies) of (?:the )?(?=[CTLS]\d)", re.IGNORECASE)
+_THESE_LEVELS = re.compile(r"\b(?:these|those|the same|both) levels?\b", re.IGNORECASE)
+_ADJECTIVE = re.compile(r"(?:ic|ous|al|ed|ive|ar|ent|ant|oid|ible|able|ful|-\w+)$", re.IGNORECASE)
+_INTERPRETATION = re.compile(r"\b(?:suggestive of|suggesting|consistent with|compatible with|representing|"
+                             r"likely|probably|in keeping with|concerning for|suspicious for)\b")
+_LINK_WORDS = frozenset({"with", "causing", "resulting", "producing", "and"})
+
+
+@dataclass
+class Mention:
+    """One mention of a finding in one sentence, before merging."""
+
+    key: str
+    start: int
+    end: int
+    text: str
+    presence: str
+    block: Block
+    sites: dict[str, tuple[int, int, str | None]] = field(default_factory=dict)
+    laterality: set[str] = field(default_factory=set)
+    levels: list[tuple[str, int, int]] = field(default_factory=list)
+    numbers: list[measure.Number] = field(default_factory=list)
+    ref_key: str | None = None
+    ref_mention: Mention | None = None
+    dependent: bool = False
+    labels: list[str] = field(default_factory=list)
+    #: sites named inside the mention itself ("left psoas fluid collection", "into the spinal canal").
+    own_sites: set[str] = field(default_factory=set)
+    token_start: int = 0
+    token_end: int = 0
+
+    @property
+    def source(self) -> str:
+        return self.block.label if self.block.kind == "caption" and self.block.label else "narrative"
+
+
+def _lateral_value(word: str) -> str:
+    word = word.lower()
+    return "bilateral" if word.startswith(("bilateral", "both")) else word
+
+
+def combine_laterality(values: set[str]) -> str | None:
+    """Left and right together, or bilateral anywhere, make bilateral."""
+    if not values:
+        return None
+    if "bilateral" in values or {"left", "right"} <= values:
+        return "bilateral"
+    return next(iter(values))
+
+
+@dataclass
+class _Anatomy:
+    start: int
+    end: int
+    term: str
+    laterality: str | None
+    token_start: int
+    token_end: int
+    #: names the region an imaging procedure covers ("abdominal radiographs", "chest CT").
+    region: bool = False
+
+
+class SentenceReader:
+    """Reads the findings of one sentence (a spaCy span) into mentions."""
+
+    def __init__(self, clean: CleanText, doc: Any, vocabulary: Vocabulary) -> None:
+        self.clean = clean
+        self.doc = doc
+        self.vocabulary = vocabulary
+        rules = parse_rules()
+        self.dependent = set(rules["dependent_heads"])
+        self.process = set(rules["process_heads"])
+        self.unsited = set(rules["unsited_heads"])
+        self.anatomy = self._anatomy_matches()
+
+    def _anatomy_matches(self) -> list[_Anatomy]:
+        doc = self.doc
+        spans = []
+        for match_id, start, end in self.vocabulary.anatomy(doc):
+            spans.append((start, end, doc.vocab.strings[match_id]))
+        spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
+        chosen: list[tuple[int, int, str]] = []
+        last_end = -1
+        for start, end, term in spans:
+            if start >= last_end:
+                chosen.append((start, end, term))
+                last_end = end
+        heads = [(e.start, e.end) for e in doc.ents if e.label_ == "FINDING"]
+        tissue = set(parse_rules()["tissue_words"])
+        result = []
+        for start, end, term in chosen:
+            if term in tissue and any(h_start <= start and end <= h_end for h_start, h_end in heads):
+                continue
+            span = doc[start:end]
+            result.append(_Anatomy(span.start_char, span.end_char, term, None, start, end))
+        for match in _BODY_OF_LEVEL.finditer(doc.text):
+            token_start = doc.char_span(match.start(), match.start() + 4, alignment_mode="expand")
+            if token_start is not None:
+                result.append(_Anatomy(match.start(), match.end(), "vertebral body", None,
+                                       token_start.start, token_start.end))
+        result.sort(key=lambda a: a.start)
+        self._coordinate(result)
+        modalities = [(start, end) for _, start, end in self.vocabulary.modalities(doc)]
+        for item in result:
+            item.region = any(m_start == item.token_end or m_start <= item.token_start < m_end or
+                              (0 <= item.token_start - m_end <= 2 and
+                               doc[m_end:item.token_start].text.lower() in {"of", "of the"})
+                              for m_start, m_end in modalities)
+        return result
+
+    def _coordinate(self, anatomy: list[_Anatomy]) -> None:
+        """'third and lateral ventricles' also names the third ventricle; 'left X and Y': Y is left."""
+        text = self.doc.text
+        tables = self.vocabulary.tables
+        added = []
+        for item in anatomy:
+            before = text[max(0, item.start - 40): item.start]
+            lateral = re.search(r"\b(left|right|bilateral|both)(?:[- ]sided)?\s+$", before, re.IGNORECASE)
+            if lateral:
+                item.laterality = _lateral_value(lateral.group(1))
+            words = text[item.start: item.end].split()
+            coordinated = re.search(r"\b(\w+)\s+(?:and|or|,)\s+(?:(?:both|the)\s+)?$", before, re.IGNORECASE)
+            if coordinated and len(words) >= 2:
+                candidate = f"{coordinated.group(1)} {words[-1]}"
+                concept = tables.lookup("anatomy", candidate)
+                if concept is not None and not any(a.end == item.start - len(coordinated.group(0))
+                                                   + len(coordinated.group(1)) for a in anatomy):
+                    begin = item.start - len(coordinated.group(0))
+                    span = self.doc.char_span(begin, begin + len(coordinated.group(1)), alignment_mode="expand")
+                    if span is not None:
+                        added.append(_Anatomy(begin, begin + len(coordinated.group(1)), concept.term,
+                                              item.laterality, span.start, span.end))
+        for previous, item in zip(anatomy, anatomy[1:]):
+            between = text[previous.end: item.start]
+            if item.laterality is None and previous.laterality and re.fullmatch(r"\s*(?:and|,)\s*", between):
+                item.laterality = previous.laterality
+        anatomy.extend(added)
+        anatomy.sort(key=lambda a: a.start)
+
+    # -- mentions -------------------------------------------------------------------------
+    def read(self, sentence: Any, block: Block) -> list[Mention]:
+        """The finding mentions of one sentence, with their attributes attached."""
+        doc = self.doc
+        ents = [e for e in doc.ents if e.label_ == "FINDING" and sentence.start <= e.start < sentence.end]
+        groups: list[list[Any]] = []
+        for ent in ents:
+            modifier = groups[-1][-1] if groups else None
+            if modifier is not None and ent.start - modifier.end <= 1 and (
+                    ent.start == modifier.end or doc[ent.start - 1].text in {"-", ","}) \
+                    and _ADJECTIVE.search(modifier.text) and not ent.text.lower().endswith(("ing", "ed")):
+                groups[-1].append(ent)
+            else:
+                groups.append([ent])
+        mentions: list[Mention] = []
+        for group in groups:
+            mention = self._mention(group, sentence, block)
+            if mention is not None:
+                mentions.append(mention)
+        if not mentions:
+            return []
+        consumed = {id(m) for q in mentions for m in mentions if q.dependent and m is not q
+                    and 0 <= m.token_start - q.token_end <= 3 and m.key == q.ref_key}
+        mentions = [m for m in mentions if id(m) not in consumed]
+        anatomy = [a for a in self.anatomy if sentence.start_char <= a.start < sentence.end_char]
+        self._attach(mentions, anatomy, sentence)
+        self._link(mentions, sentence)
+        return mentions
+
+    def _mention(self, group: list[Any], sentence: Any, block: Block) -> Mention | None:
+        doc = self.doc
+        head = group[-1]
+        rule = head._.target_rule
+        key = rule.metadata["concept"] if rule is not None and rule.metadata else head.text.lower()
+        presence = "present"
+        if any(e._.is_negated for e in group):
+            presence = "absent"
+        elif any(e._.is_uncertain or e._.is_hypothetical for e in group):
+            presence = "uncertain"
+        start_token = group[0].start
+        end_token = head.end
+        head_text = head.text.lower()
+        predicate = self._predicate(head, sentence) if len(group) == 1 else None
+        if predicate is not None:
+            subject_start, copula_start, copula_end = predicate
+            subject = doc[subject_start:copula_start].text.strip(" ,")
+            rest = doc[copula_end:end_token].text.strip()
+            start_char = doc[subject_start].idx
+            end_char = doc[end_token - 1].idx + len(doc[end_token - 1].text)
+            return Mention(key, start_char, end_char, f"{subject} {rest}".strip(), presence, block,
+                           dependent=key in self.dependent, token_start=subject_start, token_end=end_token)
+        # widen left over the words that qualify the head (not for a verb: "mass extending into")
+        verb = key in self.process | {"extension"} and head_text.endswith(("ing", "ed", "es", "ds"))
+        index = start_token - 1
+        taken = 0
+        while index >= sentence.start and taken < 7 and not verb:
+            token = doc[index]
+            word = token.text.lower()
+            if token.is_space or "\n" in token.text:
+                break
+            previous = doc[index - 1] if index - 1 >= sentence.start else None
+            if previous is not None and previous.is_alpha and previous.text.lower() not in _STOP and (
+                    word == "-" or word == "," and _ADJECTIVE.search(previous.text)):
+                index -= 1
+                continue
+            if not (token.is_alpha or re.fullmatch(r"[a-z]+(?:-[a-z]+)+", word)) or word in _STOP:
+                break
+            start_token = index
+            index -= 1
+            taken += 1
+        ref_key = None
+        if key in self.process or key in self.dependent or key == "extension":
+            complement = self._complement(end_token, sentence, key, head_text)
+            if complement is None and key == "extension":
+                return None
+            if complement is not None:
+                new_end, ref_key = complement
+                if new_end is not None:
+                    end_token = new_end
+        span = doc[start_token:end_token]
+        text = span.text
+        if key == "extension" and head_text != "extension":
+            into = next((t.i for t in span if t.text.lower() == "into"), None)
+            if into is not None:
+                text = "extension " + doc[into:end_token].text
+        return Mention(key, span.start_char, span.end_char, text, presence, block, ref_key=ref_key,
+                       dependent=key in self.dependent, token_start=start_token, token_end=end_token)
+
+    def _predicate(self, head: Any, sentence: Any) -> tuple[int, int, int] | None:
+        """For 'X is (markedly) dilated': (subject start, copula start, copula end) tokens."""
+        doc = self.doc
+        if not head.text.lower().endswith(("ed", "ous", "ic", "ing")):
+            return None
+        index = head.start - 1
+        while index >= sentence.start and _ADVERB.match(doc[index].text):
+            index -= 1
+        if index >= sentence.start and doc[index].text.lower() == "and":
+            index -= 1
+            while index >= sentence.start and doc[index].is_alpha and doc[index].text.lower() not in _COPULA:
+                index -= 1
+        if index < sentence.start or doc[index].text.lower() not in _COPULA:
+            return None
+        copula = index
+        clause_start = sentence.start
+        for i in range(sentence.start, copula):
+            if doc[i].text in {",", ";", ":"} and doc[i + 1].text.lower() != "and":
+                clause_start = i + 1
+        subject = next((a.token_start for a in self.anatomy if clause_start <= a.token_start and a.token_end <= copula),
+                       None)
+        if subject is None:
+            return None
+        while subject - 1 >= sentence.start and doc[subject - 1].is_alpha and \
+                doc[subject - 1].text.lower() not in _STOP:
+            subject -= 1
+        end = head.start
+        while end - 1 > copula and _ADVERB.match(doc[end - 1].text):
+            end -= 1
+        return subject, copula, end if doc[copula + 1].text.lower() != "and" else copula + 1
+
+    def _complement(self, end_token: int, sentence: Any, key: str, head_text: str) -> tuple[int | None, str | None] | None:
+        """Widen a process head over 'of/into <site>'; or name the finding it acts on."""
+        doc = self.doc
+        if end_token >= sentence.end:
+            return None
+        window_end = min(sentence.end, end_token + 9)
+        words = [t.text.lower() for t in doc[end_token:window_end]]
+        preps = {"extension": ("into",)}.get(key, ("of", "into", "within", "on", "in"))
+        if not words or (words[0] not in preps and not (key == "extension" and "into" in words[:5])):
+            return None
+        if key == "extension" and "into" not in words[:5]:
+            return None
+        for anatomy in self.anatomy:
+            if end_token < anatomy.token_start <= end_token + 8 and anatomy.token_end <= sentence.end:
+                between = doc[end_token:anatomy.token_start]
+                if any(t.text in {",", ";", "."} for t in between):
+                    break
+                if any(e.label_ == "FINDING" for e in doc.ents if e.start >= end_token and e.end <= anatomy.token_start) \
+                        and key != "extension":
+                    break
+                chain_end = anatomy.token_end
+                for following in self.anatomy:
+                    gap = doc[chain_end:following.token_start]
+                    if following.token_start >= chain_end and following.token_end <= sentence.end and \
+                            following.token_start - chain_end <= 3 and all(
+                            t.text.lower() in {"and", "or", ",", "the", "both", "left", "right"} for t in gap):
+                        chain_end = following.token_end
+                return chain_end, None
+        for ent in doc.ents:
+            if ent.label_ == "FINDING" and end_token < ent.start <= end_token + 3:
+                rule = ent._.target_rule
+                return None, rule.metadata["concept"] if rule is not None and rule.metadata else None
+        if words[0] == "on" and len(words) > 1:
+            sequence_end = end_token + 1
+            while sequence_end < window_end and doc[sequence_end].text.lower() in {"this", "the", "t1", "t2",
+                                                                                  "t2*", "flair", "image", "*"}:
+                sequence_end += 1
+            if sequence_end > end_token + 1:
+                return sequence_end, None
+        return None
+
+    # -- attributes -----------------------------------------------------------------------
+    def _nearest(self, mentions: list[Mention], token: int) -> Mention:
+        before = [m for m in mentions if m.token_end <= token]
+        if before:
+            return before[-1]
+        after = [m for m in mentions if m.token_start >= token]
+        return after[0] if after else mentions[-1]
+
+    def _attach(self, mentions: list[Mention], anatomy: list[_Anatomy], sentence: Any) -> None:
+        doc = self.doc
+        regions = [a for a in anatomy if a.region]
+        for item in anatomy:
+            if item.region:
+                continue
+            owners = [m for m in mentions if m.token_start <= item.token_start < m.token_end]
+            for owner in owners:
+                owner.own_sites.add(item.term)
+            if not owners:
+                owners = [self._nearest(mentions, item.token_start)]
+                owners = [o for o in owners if o.key not in self.unsited]
+            for owner in owners:
+                owner.sites.setdefault(item.term, (item.start, item.end, item.laterality))
+                if item.laterality:
+                    owner.laterality.add(item.laterality)
+        for mention in mentions:
+            if not mention.sites and mention.key not in self.unsited:
+                for item in regions:
+                    mention.sites.setdefault(item.term, (item.start, item.end, item.laterality))
+        text = sentence.text
+        base = sentence.start_char
+        for match in _LATERALITY.finditer(text):
+            position = base + match.start()
+            owner = next((m for m in mentions if m.start <= position < m.end), None)
+            if owner is not None and not any(a.start <= position < a.end for a in anatomy):
+                follows = any(0 <= a.start - (base + match.end()) <= 2 for a in anatomy)
+                if not follows:
+                    owner.laterality.add(_lateral_value(match.group(1)))
+        for level in measure.levels(text, base):
+            token = doc.char_span(level.start, level.end, alignment_mode="expand")
+            owner = self._nearest(mentions, token.start if token is not None else mentions[-1].token_end)
+            owner.levels.append((level.text, level.start, level.end))
+        for number in measure.measurements(text, base):
+            token = doc.char_span(number.start, number.end, alignment_mode="expand")
+            owner = self._nearest(mentions, token.start if token is not None else mentions[-1].token_end)
+            owner.numbers.append(number)
+        if _THESE_LEVELS.search(text):
+            for previous, mention in zip(mentions, mentions[1:]):
+                if not mention.levels and previous.levels and \
+                        _THESE_LEVELS.search(doc[mention.token_end: mention.token_end + 6].text):
+                    mention.levels = list(previous.levels)
+
+    def _link(self, mentions: list[Mention], sentence: Any) -> None:
+        """'X with Y', 'X causing Y': the two share sites and levels; qualifiers take X's sites."""
+        doc = self.doc
+        for previous, mention in zip(mentions, mentions[1:]):
+            between = {t.text.lower() for t in doc[previous.token_end: mention.token_start]}
+            if between & _LINK_WORDS and not mention.dependent and not previous.dependent \
+                    and previous.key in self.process | {"extension"} and mention.key not in self.unsited:
+                for term, value in list(previous.sites.items()):
+                    mention.sites.setdefault(term, value)
+                for term, value in list(mention.sites.items()):
+                    previous.sites.setdefault(term, value)
+                if not mention.levels:
+                    mention.levels = list(previous.levels)
+                if not previous.levels:
+                    previous.levels = list(mention.levels)
+                if not mention.laterality:
+                    mention.laterality = {v[2] for v in previous.sites.values() if v[2]} or set(previous.laterality)
+        for previous, mention in zip(mentions, mentions[1:]):
+            between = doc[previous.token_end: mention.token_start].text.lower()
+            if _INTERPRETATION.search(between) and not mention.sites:
+                mention.sites = dict(previous.sites)
+                mention.laterality = mention.laterality or set(previous.laterality)
+        for index, mention in enumerate(mentions):
+            if not mention.dependent or mention.sites:
+                continue
+            if mention.ref_key:
+                referent = next((m for m in mentions if m.key == mention.ref_key and m is not mention), None)
+            else:
+                earlier = [m for m in mentions[:index] if not m.dependent]
+                referent = earlier[-1] if earlier else None
+            if referent is not None:
+                mention.ref_mention = referent
+                mention.ref_key = referent.key

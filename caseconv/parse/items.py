@@ -1,0 +1,337 @@
+"""The parts of a report other than findings: patient, history, procedures, diagnoses, figures."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from caseconv.coding.tables import normalize
+from caseconv.model import MODALITIES, Age, Diagnosis, Figure, HistoryItem, Patient, Procedure, Quantity, Site
+from caseconv.parse import measure
+from caseconv.parse.blocks import SKIP_KINDS, Block
+from caseconv.parse.nlp import Vocabulary, parse_rules
+from caseconv.parse.text import CleanText
+
+_LATERAL_WORD = re.compile(r"\b(left|right|bilateral|both|rlq|ruq|llq|luq)(?:[- ]sided)?\s+(?:\w+\s+){0,2}$",
+                           re.IGNORECASE)
+_QUADRANT = {"rlq": "right", "ruq": "right", "llq": "left", "luq": "left", "both": "bilateral"}
+_RADIATING = re.compile(r"\bradiat(?:es|ing|ed)\s+(?:down\s+)?(?:to|into)\s+(?:the\s+)?(?P<side>left|right)?\s*"
+                        r"(?P<site>[a-z]+(?:\s[a-z]+)?)", re.IGNORECASE)
+
+
+def _laterality_before(text: str, position: int) -> str | None:
+    match = _LATERAL_WORD.search(text[max(0, position - 40): position])
+    if not match:
+        return None
+    word = match.group(1).lower()
+    return _QUADRANT.get(word, word)
+
+
+def patient(clean: CleanText, blocks: list[Block]) -> Patient:
+    """Age and sex from the first sentence that gives them (the discussion excluded)."""
+    text = clean.text
+    for block in blocks:
+        if block.kind in SKIP_KINDS or block.kind == "caption":
+            continue
+        chunk = text[block.start: block.end]
+        found = measure.age(chunk)
+        if found is None:
+            continue
+        age = Age(found.value, found.unit, clean.span(block.start + found.start, block.start + found.end))
+        sex = measure.sex(chunk, found.end)
+        if sex is None:
+            return Patient(age=age)
+        word, start, end = sex
+        return Patient(age=age, sex=word, sex_span=clean.span(block.start + start, block.start + end))
+    for block in blocks:
+        if block.kind not in SKIP_KINDS:
+            sex = measure.sex(text[block.start: block.end])
+            if sex and len(text[block.start + sex[1]: block.start + sex[2]]) > 1:
+                return Patient(sex=sex[0], sex_span=clean.span(block.start + sex[1], block.start + sex[2]))
+    return Patient()
+
+
+def history(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[HistoryItem]:
+    """Presenting complaints: symptoms outside the exam, imaging and discussion, with duration."""
+    text = clean.text
+    items: list[HistoryItem] = []
+    seen: set[str] = set()
+    for sentence in doc.sents:
+        block = kinds.get(sentence.start_char)
+        if block is None or block.kind not in {"history", "narrative"}:
+            continue
+        symptoms = [e for e in doc.ents if e.label_ == "SYMPTOM" and sentence.start <= e.start < sentence.end]
+        symptoms = [e for e in symptoms if not e._.is_negated]
+        found = measure.duration(sentence.text)
+        laterality = None
+        for ent in symptoms:
+            rule = ent._.target_rule
+            concept = rule.metadata["concept"] if rule is not None and rule.metadata else ent.text.lower()
+            if concept in seen or any(concept in s and concept != s for s in seen):
+                continue
+            seen.add(concept)
+            start = ent.start_char
+            word_before = _laterality_before(text, start)
+            laterality = word_before or (laterality if ent.start > 0 and doc[ent.start - 1].text.lower() == "and"
+                                         else None)
+            inside = re.match(r"(rlq|ruq|llq|luq|left|right)\b", ent.text, re.IGNORECASE)
+            if inside:
+                laterality = _QUADRANT.get(inside.group(1).lower(), inside.group(1).lower())
+            lead = re.search(r"((?:left|right|rlq|ruq|llq|luq)(?:[- ]sided)?\s+(?:\w+\s+){0,1})$",
+                             text[max(0, start - 25): start], re.IGNORECASE)
+            if lead:
+                start -= len(lead.group(1))
+            items.append(HistoryItem(text[start: ent.end_char], clean.span(start, ent.end_char),
+                                     duration=Quantity(*found) if found else None, laterality=laterality))
+        for match in _RADIATING.finditer(sentence.text):
+            site = vocabulary.tables.lookup("anatomy", match["site"])
+            if site is None:
+                continue
+            start = sentence.start_char + match.start()
+            end = sentence.start_char + match.end()
+            side = match["side"].lower() if match["side"] else None
+            phrase = f"pain radiating to {(side + ' ') if side else ''}{match['site']}"
+            items.append(HistoryItem(phrase, clean.span(start, end), laterality=side))
+    return items
+
+
+_CONTRAST_BOTH = re.compile(r"\bpre[- ]?\s*(?:and|&|/)\s*post[- ]?\s*contrast|with and without (?:iv |i/v )?contrast|"
+                            r"without and with (?:iv |i/v )?contrast", re.IGNORECASE)
+_CONTRAST_WITH = re.compile(r"\bpost[- ]?contrast|\bafter (?:iv |i/v |intravenous )?contrast|\bw/\s?contrast|"
+                            r"\bwith (?:iv |i/v |intravenous )?contrast|contrast[- ]enhanced|\bcect\b|gadolinium",
+                            re.IGNORECASE)
+_CONTRAST_WITHOUT = re.compile(r"\bnon[- ]?contrast|\bwithout (?:iv |i/v )?contrast|\bunenhanced|\bplain ct|"
+                               r"\bncct\b|\bpre[- ]?contrast", re.IGNORECASE)
+
+
+def contrast_of(text: str) -> str | None:
+    """The contrast phase a caption or sentence names: pre and post, post, or without."""
+    if _CONTRAST_BOTH.search(text):
+        return "pre and post"
+    post = _CONTRAST_WITH.search(text)
+    if post:
+        name = re.search(r"\b(\w+)\s+and\s+post[- ]?\s*contrast\s+(\w+)", text, re.IGNORECASE)
+        if name and name.group(1).lower() == name.group(2).lower():
+            return "pre and post"
+        return "post"
+    if _CONTRAST_WITHOUT.search(text):
+        return "without"
+    return None
+
+
+def _word_pattern(names: list[str]) -> re.Pattern[str]:
+    escaped = sorted((re.escape(n) for n in names), key=len, reverse=True)
+    return re.compile(r"(?<![\w*])(?:" + "|".join(escaped) + r")(?![\w])", re.IGNORECASE)
+
+
+def figures(clean: CleanText, blocks: list[Block], procedures_modality: str | None) -> list[Figure]:
+    """One figure per caption, with the sequences, planes and contrast it names."""
+    rules = parse_rules()
+    sequences = {name: _word_pattern(names) for name, names in rules["sequences"].items()}
+    planes = {name: _word_pattern(names) for name, names in rules["planes"].items()}
+    result = []
+    for block in blocks:
+        if block.kind != "caption" or not block.label:
+            continue
+        caption = clean.text[block.start: block.end]
+        body = re.sub(r"^\S+\.?\s*\S+?[.:)]?\s", "", caption, count=1)
+        found_sequences = tuple(n for n, p in sequences.items() if p.search(body))
+        if "T2*" in found_sequences and "T2W" in found_sequences and not re.search(r"t2(?!\*)w", body, re.I):
+            found_sequences = tuple(s for s in found_sequences if s != "T2W")
+        found_planes = tuple(n for n, p in planes.items() if p.search(body))
+        modality = None
+        explicit = re.search(r"\b(CT|MRI?|US|PET|NM|radiograph|x-ray)\b", body)
+        if explicit:
+            modality = {"MRI": "MR", "PET": "PT", "radiograph": "DX", "x-ray": "DX"}.get(explicit.group(1),
+                                                                                         explicit.group(1))
+        elif found_sequences and set(found_sequences) - {"scout"}:
+            modality = "MR"
+        elif procedures_modality:
+            modality = procedures_modality
+        result.append(Figure(block.label, caption, clean.span(block.start, block.end), found_sequences,
+                             found_planes, contrast_of(body), modality))
+    return result
+
+
+def _modality_matches(doc: Any, vocabulary: Vocabulary) -> list[tuple[int, int, str]]:
+    result = []
+    for match_id, start, end in vocabulary.modalities(doc):
+        span = doc[start:end]
+        if doc.vocab.strings[match_id] not in MODALITIES:
+            continue
+        # short upper-case names (CT, MR, US) only as written in capitals: 'us' is a pronoun
+        if len(span.text) <= 3 and not span.text.isupper():
+            continue
+        result.append((start, end, doc.vocab.strings[match_id]))
+    result.sort(key=lambda m: (m[0], -(m[1] - m[0])))
+    chosen, last = [], -1
+    for match in result:
+        if match[0] >= last:
+            chosen.append(match)
+            last = match[1]
+    return chosen
+
+
+def procedures(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary,
+               figures_found: list[Figure], has_enhancement: bool) -> list[Procedure]:
+    """Imaging procedures: each modality with the region it names and the contrast used."""
+    tables = vocabulary.tables
+    anatomy = [(doc.vocab.strings[i], s, e) for i, s, e in vocabulary.anatomy(doc)]
+    found: dict[tuple[str, str | None], dict[str, Any]] = {}
+    order: list[tuple[str, str | None]] = []
+    for start, end, modality in _modality_matches(doc, vocabulary):
+        block = kinds.get(doc[start].sent.start_char)
+        if block is None or block.kind in SKIP_KINDS:
+            continue
+        sentence = doc[start].sent
+        region = None
+        for term, a_start, a_end in anatomy:
+            near_after = 0 <= a_start - end <= 3 and doc[end: a_start].text.lower().strip() in {"of", "of the", "", "the"}
+            near_before = 0 <= start - a_end <= 1
+            inside = start <= a_start < end
+            if (near_after or near_before or inside) and sentence.start <= a_start < sentence.end:
+                region = (term, doc[a_start:a_end])
+                break
+        key = (modality, region[0] if region else None)
+        if key not in found:
+            if region is None and any(k[0] == modality for k in found):
+                continue
+            if region is not None and (modality, None) in found:
+                del found[(modality, None)]
+                order.remove((modality, None))
+            span = doc[start:end]
+            found[key] = {"text": sentence.text.strip(), "span": (sentence.start_char, sentence.end_char),
+                          "region": region, "contrast": set()}
+            order.append(key)
+        found[key]["contrast"].add(contrast_of(sentence.text))
+    result = []
+    for key in order:
+        entry = found[key]
+        modality = key[0]
+        phases = {c for c in entry["contrast"] if c}
+        phases |= {f.contrast for f in figures_found if f.modality == modality and f.contrast}
+        if len({k[0] for k in order}) == 1:
+            for sentence in doc.sents:
+                block = kinds.get(sentence.start_char)
+                if block is not None and block.kind not in SKIP_KINDS and block.kind != "caption":
+                    phase = contrast_of(sentence.text)
+                    if phase:
+                        phases.add(phase)
+        contrast = None
+        if "pre and post" in phases or ({"post", "without"} <= phases):
+            contrast = "with and without"
+        elif "post" in phases:
+            contrast = "with"
+        elif "without" in phases:
+            contrast = None if has_enhancement and modality in {"CT", "MR"} else "without"
+        region = None
+        if entry["region"] is not None:
+            term, span = entry["region"]
+            concept = tables.lookup("anatomy", term)
+            region = Site(concept.term if concept else span.text, clean.span(span.start_char, span.end_char))
+        start, end = entry["span"]
+        result.append(Procedure(entry["text"][:200] or modality, clean.span(start, end), modality, region,
+                                contrast))
+    return result
+
+
+def _split_list(text: str) -> list[tuple[int, int]]:
+    """Items of 'A, B and C' with their offsets (parentheses kept whole)."""
+    items, depth, start = [], 0, 0
+    index = 0
+    while index < len(text):
+        char = text[index]
+        depth += char == "("
+        depth -= char == ")"
+        if depth == 0:
+            separator = re.match(r",\s*(?:and\s+|or\s+)?|\s+and\s+|\s+or\s+|;\s*", text[index:])
+            if separator and (char in ",;" or char.isspace()):
+                items.append((start, index))
+                index += separator.end()
+                start = index
+                continue
+        index += 1
+    items.append((start, len(text)))
+    return [(s, e) for s, e in items if text[s:e].strip(" .")]
+
+
+def _diagnosis(clean: CleanText, start: int, end: int, status: str) -> Diagnosis | None:
+    text = clean.text[start:end]
+    stripped = text.strip(" .,:;\n")
+    if not stripped or len(stripped) > 120:
+        return None
+    offset = start + text.index(stripped)
+    return Diagnosis(stripped, clean.span(offset, offset + len(stripped)), status=status)
+
+
+def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
+    """The case diagnosis and the differentials, from headed sections or the narrative's wording."""
+    rules = parse_rules()
+    text = clean.text
+    result: list[Diagnosis] = []
+    cue = re.compile("|".join(re.escape(c) for c in sorted(rules["diagnosis_cues"], key=len, reverse=True)),
+                     re.IGNORECASE)
+    breaks = re.compile("|".join(re.escape(b) for b in rules["diagnosis_breaks"]), re.IGNORECASE)
+    consequence = re.compile(r"\s(?:leading to|resulting in|causing|complicated by)\s", re.IGNORECASE)
+    differential = re.compile(r"differential(?: diagnos[ie]s)?(?: considerations?)?\s+(?:included|includes|include|"
+                              r"were|was|is|are)\s*:?\s*", re.IGNORECASE)
+    for sentence in doc.sents:
+        block = kinds.get(sentence.start_char)
+        if block is None or block.kind in {"discussion", "ignore", "title", "heading", "exam"}:
+            continue
+        body = sentence.text
+        base = sentence.start_char
+        if block.kind in {"differential", "diagnosis"}:
+            status = "differential" if block.kind == "differential" else "confirmed"
+            for start, end in _split_list(body) if block.kind == "differential" else [(0, len(body))]:
+                item = _diagnosis(clean, base + start, base + end, status)
+                if item:
+                    result.append(item)
+            continue
+        match = differential.search(body)
+        if match:
+            tail_start = match.end()
+            tail = body[tail_start:]
+            stop = re.search(r"[.;]\s|$", tail)
+            tail = tail[: stop.start()] if stop else tail
+            for start, end in _split_list(tail):
+                item = _diagnosis(clean, base + tail_start + start, base + tail_start + end, "differential")
+                if item:
+                    result.append(item)
+            continue
+        match = cue.search(body)
+        if not match:
+            continue
+        tail_start = match.end()
+        tail = body[tail_start:]
+        hedged = any(e._.is_uncertain for e in doc.ents if sentence.start <= e.start < sentence.end) or \
+            re.search(r"\b(?:likely|probable|suggestive|suspected|possible)\b", body[: match.start()], re.IGNORECASE)
+        status = "provisional" if hedged else "confirmed"
+        pieces = [(0, len(tail))]
+        chained = consequence.search(tail)
+        if chained:
+            pieces = [(0, chained.start()), (chained.end(), len(tail))]
+        for start, end in pieces:
+            piece = tail[start:end]
+            cut = breaks.search(piece)
+            end = start + (cut.start() if cut else len(piece))
+            stop = re.search(r"\.\s|\.$", tail[start:end])
+            if stop:
+                end = start + stop.start()
+            candidate = tail[start:end]
+            if vocabulary.tables.lookup("symptoms", candidate) or re.search(
+                    r"\b(?:hematuria|pain|fever)\b", candidate, re.IGNORECASE):
+                continue
+            candidate = re.sub(r"^\s*(?:a|an|the)\s+", "", candidate, flags=re.IGNORECASE)
+            lead = len(tail[start:end]) - len(candidate)
+            item = _diagnosis(clean, base + tail_start + start + lead, base + tail_start + end, status)
+            if item:
+                result.append(item)
+    unique: list[Diagnosis] = []
+    seen: set[tuple[str, str]] = set()
+    for item in result:
+        key = (normalize(item.text), item.status)
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return unique

@@ -1,0 +1,128 @@
+"""One finding from its many mentions.
+
+A case report names a finding in its narrative and again in the captions that show it.
+Mentions of one concept with the same presence are one finding unless they contradict
+each other (left vs right, different levels, different sizes, or, between two narrative
+mentions, different organs). Two mentions of different names that agree on side, sites
+and size describe the same lesion ("the left psoas fluid collection ... 2.1 x 4.2 cm" and
+"left psoas abscess ... 2.1 x 4.2 cm"). A "bilateral X" that the text then describes as a
+left and a right X is a summary of those two, not a third finding.
+"""
+
+from __future__ import annotations
+
+from caseconv.model import Finding, Measurement, Site
+from caseconv.parse.findings import Mention, combine_laterality
+from caseconv.parse.measure import expand_level
+from caseconv.parse.nlp import parse_rules
+from caseconv.parse.text import CleanText
+
+_PROCESS_NEEDING_SITE = frozenset({"compression", "indentation", "extension"})
+_PROCESS = frozenset(parse_rules()["process_heads"]) | {"extension"}
+
+
+def _vertebrae(mention: Mention) -> set[str]:
+    return {v for level, _, _ in mention.levels for v in expand_level(level)}
+
+
+def _values(mention: Mention) -> tuple[float, ...]:
+    return tuple(sorted(round(n.value * (10 if n.unit == "cm" else 1), 3) for n in mention.numbers))
+
+
+def _compatible(first: Mention, second: Mention) -> bool:
+    if first.presence != second.presence:
+        return False
+    a, b = combine_laterality(first.laterality), combine_laterality(second.laterality)
+    if a and b and a != b:
+        return False
+    if first.levels and second.levels and not (_vertebrae(first) & _vertebrae(second)):
+        return False
+    if first.numbers and second.numbers and _values(first) != _values(second):
+        return False
+    if first.own_sites and second.own_sites and not first.own_sites & second.own_sites:
+        # a process is defined by what it acts on; two objects differ when the narrative
+        # itself places them apart (captions restate the narrative in fewer words)
+        narrative = first.source == "narrative" and second.source == "narrative"
+        return not (first.key in _PROCESS or narrative)
+    return True
+
+
+def _same_lesion(first: Mention, second: Mention) -> bool:
+    return (first.presence == second.presence and bool(first.laterality) and first.laterality == second.laterality
+            and bool(first.sites) and set(first.sites) == set(second.sites)
+            and bool(first.numbers) and _values(first) == _values(second))
+
+
+def _absorb(target: Mention, other: Mention) -> None:
+    for term, value in other.sites.items():
+        target.sites.setdefault(term, value)
+    target.own_sites |= other.own_sites
+    target.laterality |= other.laterality
+    known = {level for level, _, _ in target.levels}
+    target.levels.extend(level for level in other.levels if level[0] not in known)
+    if not target.numbers:
+        target.numbers = list(other.numbers)
+    target.labels.extend(label for label in [other.source, *other.labels] if label not in target.labels)
+    if target.source != "narrative" and other.source == "narrative":
+        target.block, target.text, target.start, target.end = other.block, other.text, other.start, other.end
+
+
+def _inherit(mentions: list[Mention]) -> None:
+    """Qualifying findings without sites take those of the finding they qualify."""
+    for mention in mentions:
+        if mention.sites or not mention.dependent:
+            continue
+        referent = mention.ref_mention
+        if referent is None or not referent.sites:
+            candidates = [m for m in mentions if m.key == mention.ref_key and m.sites and not m.dependent
+                          and m.presence == "present"] if mention.ref_key else []
+            referent = candidates[0] if candidates else referent
+        if referent is not None:
+            for term, value in referent.sites.items():
+                mention.sites.setdefault(term, value)
+            if not mention.laterality:
+                mention.laterality = set(referent.laterality)
+
+
+def merge(mentions: list[Mention]) -> list[Mention]:
+    """The findings of a report: mentions merged, qualifiers resolved, summaries dropped."""
+    _inherit(mentions)
+    merged: list[Mention] = []
+    for mention in mentions:
+        target = next((m for m in merged if m.key == mention.key and _compatible(m, mention)), None)
+        if target is None:
+            target = next((m for m in merged if _same_lesion(m, mention)), None)
+        if target is None:
+            merged.append(mention)
+        else:
+            _absorb(target, mention)
+    _inherit(merged)
+    result = []
+    for mention in merged:
+        if mention.key in _PROCESS_NEEDING_SITE and not mention.sites and not mention.levels:
+            continue
+        if combine_laterality(mention.laterality) == "bilateral":
+            sides = [m for m in merged if m.key == mention.key and m.presence == mention.presence
+                     and combine_laterality(m.laterality) in {"left", "right"}]
+            if {combine_laterality(m.laterality) for m in sides} == {"left", "right"}:
+                for side in sides:
+                    for term, value in mention.sites.items():
+                        side.sites.setdefault(term, value)
+                continue
+        result.append(mention)
+    return result
+
+
+def to_finding(mention: Mention, clean: CleanText, tables_lookup: object = None) -> Finding:
+    """The model's `Finding` for a merged mention (sites named by their table term)."""
+    sites = tuple(Site(term, clean.span(start, end)) for term, (start, end, _) in mention.sites.items())
+    levels: list[str] = []
+    for level, _, _ in mention.levels:
+        if level not in levels:
+            levels.append(level)
+    measurements = tuple(Measurement(n.value, n.unit, n.text, clean.span(n.start, n.end), n.kind)
+                         for n in mention.numbers)
+    source = mention.source
+    return Finding(mention.text, clean.span(mention.start, mention.end), None, sites,
+                   combine_laterality(mention.laterality), tuple(levels), measurements, mention.presence,
+                   source, ())
