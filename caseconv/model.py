@@ -300,6 +300,8 @@ class Finding:
     presence: Presence = "present"
     source: str = "narrative"
     descriptors: tuple[str, ...] = ()
+    #: the mapping-table term the parser recognised the finding by ("mass" for "soft tissue mass").
+    concept: str | None = None
 
     def __post_init__(self) -> None:
         _check_text("finding text", self.text)
@@ -316,7 +318,7 @@ class Finding:
                 "levels": list(self.levels),
                 "measurements": [m.to_dict() for m in self.measurements],
                 "presence": self.presence, "source": self.source,
-                "descriptors": list(self.descriptors)}
+                "descriptors": list(self.descriptors), "concept": self.concept}
 
     @classmethod
     def from_dict(cls, value: dict[str, Any]) -> Finding:
@@ -326,7 +328,7 @@ class Finding:
             tuple(value.get("levels", [])),
             tuple(Measurement.from_dict(m) for m in value.get("measurements", [])),
             value.get("presence", "present"), value.get("source", "narrative"),
-            tuple(value.get("descriptors", [])),
+            tuple(value.get("descriptors", [])), value.get("concept"),
         )
 
 

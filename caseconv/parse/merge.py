@@ -113,7 +113,7 @@ def merge(mentions: list[Mention]) -> list[Mention]:
     return result
 
 
-def to_finding(mention: Mention, clean: CleanText, tables_lookup: object = None) -> Finding:
+def to_finding(mention: Mention, clean: CleanText) -> Finding:
     """The model's `Finding` for a merged mention (sites named by their table term)."""
     sites = tuple(Site(term, clean.span(start, end)) for term, (start, end, _) in mention.sites.items())
     levels: list[str] = []
@@ -125,4 +125,4 @@ def to_finding(mention: Mention, clean: CleanText, tables_lookup: object = None)
     source = mention.source
     return Finding(mention.text, clean.span(mention.start, mention.end), None, sites,
                    combine_laterality(mention.laterality), tuple(levels), measurements, mention.presence,
-                   source, ())
+                   source, (), mention.key)

@@ -1,0 +1,274 @@
+"""The ``caseconv`` command: a thin click layer over the library.
+
+Exit codes: 0 everything converted; 1 some inputs failed (the others are still written)
+or a check found problems; 2 usage error (bad option or argument).
+Nothing heavy is imported at module level, so ``--help`` and ``--version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+
+from caseconv import __version__
+
+EXIT_CODES = "Exit codes: 0 all converted, 1 some inputs failed (the rest still written), 2 usage error."
+
+
+def _inputs(paths: tuple[str, ...], pattern: str) -> Iterator[Path]:
+    """Files as given; folders searched recursively for ``pattern``."""
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob(pattern) if p.is_file())
+        else:
+            yield path
+
+
+def _error(message: str) -> None:
+    click.echo(f"caseconv: error: {message}", err=True)
+
+
+def _warn(path: Path, message: str) -> None:
+    click.echo(f"caseconv: warning: {path}: {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
+@click.version_option(__version__, prog_name="caseconv")
+def main() -> None:
+    """Convert free-text radiology case reports to coded FHIR bundles and DICOM SR."""
+
+
+mappings_option = click.option("--mappings", "mappings", multiple=True, type=click.Path(exists=True, file_okay=False),
+                               help="A folder of site tables added over the shipped ones (a site's row wins).")
+
+
+def _text_summary(report: object) -> str:
+    from caseconv.model import CaseReport
+
+    assert isinstance(report, CaseReport)
+    lines = [f"case: {report.case}"]
+    patient = report.patient
+    age = f"{patient.age.value} {patient.age.unit}" if patient.age else "?"
+    lines.append(f"patient: age {age}, sex {patient.sex or '?'}")
+    for p in report.procedures:
+        region = p.region.text if p.region else "?"
+        lines.append(f"procedure: {p.modality} {region} (contrast: {p.contrast or 'not stated'})")
+    for h in report.history:
+        duration = f", {h.duration.value} {h.duration.unit}" if h.duration else ""
+        lines.append(f"history: {h.text}{duration}")
+    for f in report.findings:
+        code = f" [{f.code.scheme} {f.code.value}]" if f.code else ""
+        sites = ", ".join(s.text for s in f.sites)
+        sizes = " x ".join(f"{m.value:g} {m.unit}" for m in f.measurements)
+        details = "; ".join(x for x in (f.laterality, sites, " ".join(f.levels), sizes) if x)
+        lines.append(f"finding ({f.presence}, {f.source}): {f.text}{code}" + (f" -- {details}" if details else ""))
+    for d in report.diagnoses:
+        code = f" [{d.code.scheme} {d.code.value}]" if d.code else ""
+        lines.append(f"diagnosis ({d.status}): {d.text}{code}")
+    for fig in report.figures:
+        lines.append(f"figure {fig.label}: {', '.join(fig.sequences) or '-'}; {', '.join(fig.planes) or '-'}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("cases", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@click.option("--unmapped", is_flag=True, help="Print only the terms no table codes.")
+@mappings_option
+def extract(cases: tuple[str, ...], fmt: str, unmapped: bool, mappings: tuple[str, ...]) -> None:
+    """Print what caseconv understands of each CASE (a text file; '-' reads standard input)."""
+    from caseconv.pipeline import CaseError, extract as run, read_case, safe_stem
+
+    failed = 0
+    for name in cases:
+        try:
+            if name == "-":
+                text, warnings, stem = sys.stdin.read(), [], "stdin"
+            else:
+                path = Path(name)
+                text, warnings = read_case(path)
+                stem = safe_stem(path)
+            for warning in warnings:
+                _warn(Path(name), warning)
+            report = run(text, stem, mappings=mappings)
+        except CaseError as error:
+            _error(str(error))
+            failed += 1
+            continue
+        if unmapped:
+            for item in report.unmapped:
+                click.echo(f"{report.case}\t{item.kind}\t{item.text}")
+        elif fmt == "json":
+            click.echo(json.dumps(report.to_dict(include_text=False), ensure_ascii=False, indent=2))
+        else:
+            click.echo(_text_summary(report))
+    if failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("cases", nargs=-1, required=True)
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Folder for <stem>.fhir.json and <stem>.sr.dcm (created if missing).")
+@click.option("--fhir-version", type=click.Choice(["R4", "R5"]), default="R4", show_default=True)
+@click.option("--bundle-type", type=click.Choice(["collection", "transaction"]), default="collection",
+              show_default=True)
+@click.option("--sr-template", type=click.Choice(["1500", "2000"]), default="1500", show_default=True,
+              help="1500: Imaging Measurement Report (Comprehensive 3D SR); 2000: Basic Diagnostic Imaging Report.")
+@click.option("--glob", "pattern", default="*.txt", show_default=True, help="Files to take from folders.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@mappings_option
+def convert(cases: tuple[str, ...], outdir: str, fhir_version: str, bundle_type: str, sr_template: str,
+            pattern: str, overwrite: bool, mappings: tuple[str, ...]) -> None:
+    """Write a FHIR bundle and a DICOM SR for each CASE (files or folders)."""
+    from caseconv.pipeline import CaseError, convert_file
+
+    target = Path(outdir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise click.ClickException(f"{target}: cannot create: {error.strerror}") from None
+    failed: list[str] = []
+    done = 0
+    for path in _inputs(cases, pattern):
+        try:
+            report, written, warnings = convert_file(path, target, fhir_version=fhir_version,
+                                                     bundle_type=bundle_type, sr_template=sr_template,
+                                                     mappings=mappings, overwrite=overwrite)
+        except CaseError as error:
+            _error(str(error))
+            failed.append(str(path))
+            continue
+        for warning in warnings:
+            _warn(path, warning)
+        done += 1
+        click.echo(f"{path}: {len(report.findings)} findings -> " + ", ".join(str(p) for p in written))
+    if failed:
+        click.echo(f"caseconv: {done} converted, {len(failed)} failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
+@main.command(name="eval")
+@click.argument("gold_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the scores as JSON.")
+@mappings_option
+def evaluate(gold_dir: str, json_out: str | None, mappings: tuple[str, ...]) -> None:
+    """Score extraction against GOLD_DIR's <case>.txt / <case>.gold.yaml pairs."""
+    from caseconv.eval import Tally, gold_cases, load_gold, score
+    from caseconv.pipeline import extract as run, read_case
+
+    pairs = gold_cases(Path(gold_dir))
+    if not pairs:
+        raise click.ClickException(f"{gold_dir}: no <case>.txt with <case>.gold.yaml")
+    columns = ["finding_precision", "finding_recall", "finding_f1", "site", "laterality", "level",
+               "measurement", "presence", "attributes", "diagnosis_f1", "leaks", "coding_rate"]
+    short = ["P", "R", "F1", "site", "lat", "level", "meas", "pres", "attr", "dx F1", "leaks", "coded"]
+    total = Tally()
+    results: dict[str, dict[str, float]] = {}
+    for text_path, gold_path in pairs:
+        text, _ = read_case(text_path)
+        report = run(text, text_path.stem, mappings=mappings)
+        tally = score(report.to_dict(include_text=False), load_gold(gold_path))
+        total.add(tally)
+        results[text_path.stem] = tally.summary()
+        for leak in tally.leaked:
+            click.echo(f"leak: {text_path.stem}: {leak}", err=True)
+    results["overall"] = total.summary()
+    width = max(len(name) for name in results) + 2
+    click.echo("case".ljust(width) + "".join(s.rjust(7) for s in short))
+    for name, summary in results.items():
+        click.echo(name.ljust(width) + "".join(
+            (f"{summary[c]:.0f}" if c == "leaks" else f"{summary[c]:.2f}").rjust(7) for c in columns))
+    if json_out:
+        Path(json_out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--fhir-version", type=click.Choice(["R4", "R5"]), default=None,
+              help="Version of .fhir.json files (default: R5 when the bundle says so, else R4).")
+def validate(files: tuple[str, ...], fhir_version: str | None) -> None:
+    """Check written outputs: .fhir.json bundles and .dcm SRs, one line per problem."""
+    problems = 0
+    for name in files:
+        path = Path(name)
+        if path.suffix == ".json":
+            from caseconv.fhir.validate import validate_bundle
+
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                _error(f"{path}: not a JSON file: {error}")
+                problems += 1
+                continue
+            version = fhir_version or ("R5" if "fhirVersion" in json.dumps(data.get("meta", {})) else "R4")
+            found = validate_bundle(data, version=version)
+        elif path.suffix == ".dcm":
+            from caseconv.dicom.validate import validate_sr
+
+            found = validate_sr(path)
+        else:
+            _error(f"{path}: not a .fhir.json or .dcm file")
+            problems += 1
+            continue
+        for line in found:
+            click.echo(f"{path}: {line}")
+        problems += len(found)
+        if not found:
+            click.echo(f"{path}: ok")
+    if problems:
+        sys.exit(1)
+
+
+@main.group()
+def mappings() -> None:
+    """Inspect the mapping tables."""
+
+
+@mappings.command(name="check")
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, file_okay=False))
+def mappings_check(folders: tuple[str, ...]) -> None:
+    """Report every problem in the tables of FOLDERS (default: the shipped tables)."""
+    from caseconv.coding.checks import check_main
+
+    sys.exit(check_main([Path(f) for f in folders]))
+
+
+@main.command()
+@click.argument("srs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False))
+def sr2fhir(srs: tuple[str, ...], outdir: str) -> None:
+    """Convert TID 1500 SRs (any tool's) to FHIR Observations, listing what cannot be mapped."""
+    from caseconv.dicom.sr2fhir import sr_to_observations
+    from caseconv.pipeline import CaseError, safe_stem, write_outputs
+
+    target = Path(outdir)
+    target.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for name in srs:
+        path = Path(name)
+        try:
+            conversion = sr_to_observations(path)
+        except Exception as error:  # noqa: BLE001 - a file that pydicom cannot read at all
+            _error(f"{path}: not a readable DICOM SR: {error}")
+            failed += 1
+            continue
+        bundle = {"resourceType": "Bundle", "type": "collection",
+                  "entry": [{"resource": r} for r in [*conversion.body_structures, *conversion.observations]]}
+        out = target / f"{safe_stem(path)}.observations.json"
+        try:
+            write_outputs({out: (json.dumps(bundle, indent=2) + "\n").encode()}, overwrite=True)
+        except CaseError as error:
+            _error(str(error))
+            failed += 1
+            continue
+        for line in conversion.unmapped:
+            click.echo(f"{path}: not mapped: {line}", err=True)
+        click.echo(f"{path}: {len(conversion.observations)} observations -> {out}")
+    if failed:
+        sys.exit(1)

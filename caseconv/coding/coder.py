@@ -1,0 +1,109 @@
+"""Give a parsed `CaseReport` its codes; keep what no table codes as text and list it.
+
+One strictness setting decides what an unmapped term does, as pydicom's config does for
+invalid values: ``ignore`` (listed in ``unmapped`` only), ``warn`` (listed, and a Python
+warning), ``error`` (raise `UnmappedError`).
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import replace
+from typing import Literal
+
+from caseconv.coding.tables import Concept, Tables
+from caseconv.model import CaseReport, Code, Diagnosis, Finding, HistoryItem, Procedure, Site, Span, Unmapped
+
+Strictness = Literal["ignore", "warn", "error"]
+
+
+class UnmappedError(ValueError):
+    """A term no table codes, under strictness ``error``."""
+
+
+def _code(concept: Concept | None) -> Code | None:
+    return concept.code if concept is not None else None
+
+
+def _lookup_words(tables: Tables, kind: str, text: str) -> Concept | None:
+    """The table concept of ``text``, or of it without a parenthesis, or of its last words."""
+    candidates = [text, re.sub(r"\s*\(.*?\)\s*", " ", text).strip()]
+    words = candidates[-1].split()
+    candidates += [" ".join(words[i:]) for i in range(1, len(words))]
+    for candidate in candidates:
+        concept = tables.lookup(kind, candidate)
+        if concept is not None and concept.code is not None:
+            return concept
+    return None
+
+
+def _site(tables: Tables, site: Site) -> Site:
+    return replace(site, code=_code(tables.lookup("anatomy", site.text)))
+
+
+def _procedure(tables: Tables, procedure: Procedure) -> Procedure:
+    region = _site(tables, procedure.region) if procedure.region else None
+    code = None
+    if region is not None:
+        suffix = {"with": " with contrast", "without": " without contrast"}.get(procedure.contrast or "", "")
+        for name in (f"{procedure.modality} {region.text}{suffix}", f"{procedure.modality} {region.text}"):
+            code = _code(tables.lookup("procedures", name))
+            if code:
+                break
+    return replace(procedure, region=region, code=code)
+
+
+def _finding(tables: Tables, finding: Finding) -> Finding:
+    concept = tables.lookup("findings", finding.concept) if finding.concept else None
+    if concept is None or concept.code is None:
+        concept = _lookup_words(tables, "findings", finding.text) or concept
+    return replace(finding, code=_code(concept), sites=tuple(_site(tables, s) for s in finding.sites))
+
+
+def _diagnosis(tables: Tables, diagnosis: Diagnosis) -> Diagnosis:
+    concept = tables.lookup("diagnoses", diagnosis.text) or tables.lookup(
+        "diagnoses", re.sub(r"\s*\(.*?\)\s*", " ", diagnosis.text).strip())
+    return replace(diagnosis, code=_code(concept))
+
+
+def _history(tables: Tables, item: HistoryItem) -> HistoryItem:
+    return replace(item, code=_code(_lookup_words(tables, "symptoms", item.text)))
+
+
+def code_report(report: CaseReport, tables: Tables, strictness: Strictness = "ignore") -> CaseReport:
+    """The report with every term a table knows coded, and the rest listed in ``unmapped``."""
+    procedures = tuple(_procedure(tables, p) for p in report.procedures)
+    findings = tuple(_finding(tables, f) for f in report.findings)
+    diagnoses = tuple(_diagnosis(tables, d) for d in report.diagnoses)
+    history = tuple(_history(tables, h) for h in report.history)
+    unmapped: list[Unmapped] = []
+    seen: set[tuple[str, str]] = set()
+
+    def note(text: str, span: Span | None, kind: str) -> None:
+        if (text.lower(), kind) not in seen:
+            seen.add((text.lower(), kind))
+            unmapped.append(Unmapped(text, span, kind))
+
+    for finding in findings:
+        if finding.code is None:
+            note(finding.text, finding.span, "finding")
+        for site in finding.sites:
+            if site.code is None:
+                note(site.text, site.span, "site")
+    for diagnosis in diagnoses:
+        if diagnosis.code is None:
+            note(diagnosis.text, diagnosis.span, "diagnosis")
+    for item in history:
+        if item.code is None:
+            note(item.text, item.span, "history")
+    for procedure in procedures:
+        if procedure.region is not None and procedure.region.code is None:
+            note(procedure.region.text, procedure.region.span, "region")
+    if unmapped and strictness != "ignore":
+        message = f"{report.case}: {len(unmapped)} unmapped terms: " + ", ".join(u.text for u in unmapped[:5])
+        if strictness == "error":
+            raise UnmappedError(message)
+        warnings.warn(message, stacklevel=2)
+    return replace(report, procedures=procedures, findings=findings, diagnoses=diagnoses, history=history,
+                   unmapped=tuple(unmapped))
