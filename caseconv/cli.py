@@ -82,7 +82,8 @@ def _text_summary(report: object) -> str:
 @mappings_option
 def extract(cases: tuple[str, ...], fmt: str, unmapped: bool, mappings: tuple[str, ...]) -> None:
     """Print what caseconv understands of each CASE (a text file; '-' reads standard input)."""
-    from caseconv.pipeline import CaseError, extract as run, read_case, safe_stem
+    from caseconv.pipeline import CaseError, read_case, safe_stem
+    from caseconv.pipeline import extract as run
 
     failed = 0
     for name in cases:
@@ -160,7 +161,8 @@ def convert(cases: tuple[str, ...], outdir: str, fhir_version: str, bundle_type:
 def evaluate(gold_dir: str, json_out: str | None, mappings: tuple[str, ...]) -> None:
     """Score extraction against GOLD_DIR's <case>.txt / <case>.gold.yaml pairs."""
     from caseconv.eval import Tally, gold_cases, load_gold, score
-    from caseconv.pipeline import extract as run, read_case
+    from caseconv.pipeline import extract as run
+    from caseconv.pipeline import read_case
 
     pairs = gold_cases(Path(gold_dir))
     if not pairs:

@@ -16,7 +16,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from caseconv.coding.tables import normalize
 from caseconv.parse import measure
 from caseconv.parse.blocks import Block
 from caseconv.parse.nlp import Vocabulary, parse_rules
@@ -243,7 +242,7 @@ class SentenceReader:
             taken += 1
         ref_key = None
         if key in self.process or key in self.dependent or key == "extension":
-            complement = self._complement(end_token, sentence, key, head_text)
+            complement = self._complement(end_token, sentence, key)
             if complement is None and key == "extension":
                 return None
             if complement is not None:
@@ -290,7 +289,7 @@ class SentenceReader:
             end -= 1
         return subject, copula, end if doc[copula + 1].text.lower() != "and" else copula + 1
 
-    def _complement(self, end_token: int, sentence: Any, key: str, head_text: str) -> tuple[int | None, str | None] | None:
+    def _complement(self, end_token: int, sentence: Any, key: str) -> tuple[int | None, str | None] | None:
         """Widen a process head over 'of/into <site>'; or name the finding it acts on."""
         doc = self.doc
         if end_token >= sentence.end:
@@ -307,8 +306,9 @@ class SentenceReader:
                 between = doc[end_token:anatomy.token_start]
                 if any(t.text in {",", ";", "."} for t in between):
                     break
-                if any(e.label_ == "FINDING" for e in doc.ents if e.start >= end_token and e.end <= anatomy.token_start) \
-                        and key != "extension":
+                heads_between = any(e.label_ == "FINDING" and e.start >= end_token and e.end <= anatomy.token_start
+                                    for e in doc.ents)
+                if heads_between and key != "extension":
                     break
                 chain_end = anatomy.token_end
                 for following in self.anatomy:

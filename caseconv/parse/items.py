@@ -186,7 +186,8 @@ def procedures(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: 
         sentence = doc[start].sent
         region = None
         for term, a_start, a_end in anatomy:
-            near_after = 0 <= a_start - end <= 3 and doc[end: a_start].text.lower().strip() in {"of", "of the", "", "the"}
+            gap = doc[end:a_start].text.lower().strip()
+            near_after = 0 <= a_start - end <= 3 and gap in {"of", "of the", "", "the"}
             near_before = 0 <= start - a_end <= 1
             inside = start <= a_start < end
             if (near_after or near_before or inside) and sentence.start <= a_start < sentence.end:
@@ -267,7 +268,6 @@ def _diagnosis(clean: CleanText, start: int, end: int, status: str) -> Diagnosis
 def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
     """The case diagnosis and the differentials, from headed sections or the narrative's wording."""
     rules = parse_rules()
-    text = clean.text
     result: list[Diagnosis] = []
     cue = re.compile("|".join(re.escape(c) for c in sorted(rules["diagnosis_cues"], key=len, reverse=True)),
                      re.IGNORECASE)
