@@ -14,7 +14,8 @@ Layout (one PATIENT_RESULT, one ORDER_OBSERVATION):
   each finding (121071 Finding, CWE coded or text-only), its presence (CID 240), sites
   (363698007), laterality (272741003), measurements (NM, kind CID 7470, UCUM unit),
   levels and descriptors (121106 Comment, ST); the diagnosis (121073 Impression) and
-  differentials (111023); finally the report text as TX lines (59776-5).
+  differentials (111023); finally the report text as TX lines (59776-5), wrapped at
+  199 characters (see `MAX_VALUE`).
 
 The same codes as the SR and FHIR writers (`caseconv.hl7v2.concepts`).
 """
@@ -42,8 +43,9 @@ SEX = {"female": "F", "male": "M", "other": "O"}
 #: PS3.5 maximum lengths hl7apy enforces in strict mode for the components we fill.
 MAX_TEXT = 199  # CWE.2 / CWE.9 (ST)
 MAX_ID = 20  # MSH-10 (ST)
-MAX_ST = 199  # OBX-5 as ST (we keep comments short)
-MAX_TX_LINE = 65536
+#: OBX-5 is of type "varies"; hl7apy's strict mode (sender and receiver alike) holds it to
+#: ST's 199 characters whatever OBX-2 says, so longer narrative lines are wrapped.
+MAX_VALUE = 199
 
 _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))
 
@@ -65,6 +67,33 @@ def _cut(text: str, limit: int) -> str:
     if out.count("\\") % 2:
         out = out[: out.rindex("\\")]
     return out + "..."
+
+
+def wrap(text: str, limit: int = MAX_VALUE) -> list[str]:
+    """Text as escaped lines of at most ``limit`` characters, split between words (a word
+    longer than a line is split between characters, never inside an escape sequence)."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        pieces = [escape(word)]
+        if len(pieces[0]) > limit:
+            pieces, piece = [], ""
+            for char in word:
+                if len(piece) + len(escape(char)) > limit:
+                    pieces.append(piece)
+                    piece = ""
+                piece += escape(char)
+            pieces.append(piece)
+        for piece in pieces:
+            if current and len(current) + 1 + len(piece) <= limit:
+                current += " " + piece
+            else:
+                if current:
+                    lines.append(current)
+                current = piece
+    if current:
+        lines.append(current)
+    return lines
 
 
 def cwe(code: Code | None, text: str | None = None) -> str:
@@ -149,9 +178,9 @@ def _finding(obs: _Observations, group: str, finding: Finding) -> None:
         _measurement(obs, group, finding, measurement)
     if finding.levels:
         obs.add("ST", ce(concepts.concept("comment")), group,
-                _cut("levels: " + ", ".join(finding.levels), MAX_ST))
+                _cut("levels: " + ", ".join(finding.levels), MAX_VALUE))
     for descriptor in finding.descriptors:
-        obs.add("ST", ce(concepts.concept("comment")), group, _cut(descriptor, MAX_ST))
+        obs.add("ST", ce(concepts.concept("comment")), group, _cut(descriptor, MAX_VALUE))
 
 
 def _measurement(obs: _Observations, group: str, finding: Finding, measurement: Measurement) -> None:
@@ -184,8 +213,8 @@ def observations(report: CaseReport) -> list[tuple[str, str, str, str, str]]:
         _diagnosis(obs, str(group), diagnosis)
     narrative = ce(concepts.concept("narrative"))
     for line in report.text.splitlines():
-        if line.strip():
-            obs.add("TX", narrative, "", _cut(line, MAX_TX_LINE))
+        for part in wrap(line):
+            obs.add("TX", narrative, "", part)
     return obs.rows
 
 

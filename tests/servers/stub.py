@@ -1,0 +1,83 @@
+"""A scripted HTTP server on 127.0.0.1: answers each request with the next planned reply.
+
+For the fault tests: a 503 then success, a server that answers too late, and a record
+of what arrived (headers, bodies) to check what the sender did.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict | str = ""
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Stub:
+    url: str
+    plan: list[Reply]
+    requests: list[dict] = field(default_factory=list)
+
+
+@contextmanager
+def http_stub(plan: list[Reply], default: Reply | None = None) -> Iterator[Stub]:
+    """Serve ``plan`` in order, then ``default`` (or the last reply) for ever after."""
+    lock = threading.Lock()
+    stub = Stub("", list(plan))
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # keep pytest output clean
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            with lock:
+                stub.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                reply = stub.plan.pop(0) if stub.plan else (default or plan[-1])
+            if reply.delay:
+                time.sleep(reply.delay)
+            data = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
+            try:
+                self.send_response(reply.status)
+                self.send_header("Content-Type", "application/json" if isinstance(reply.body, dict)
+                                 else "text/plain")
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data.encode())))
+                self.end_headers()
+                self.wfile.write(data.encode())
+            except OSError:  # the client gave up (time-out test)
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield stub
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound then released: a refused connection, for the tests)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
