@@ -76,20 +76,19 @@ def _associate(host: str, port: int, calling_aet: str, called_aet: str,
     opened: list[bool] = []
     assoc = ae.associate(host, port, ae_title=called_aet,
                          evt_handlers=[(evt.EVT_CONN_OPEN, lambda event: opened.append(True))])
-    where = f"{called_aet}@{host}:{port}"
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:
         answer = assoc.acceptor.primitive
         transient = getattr(answer, "result", None) == 0x02
-        raise DeliveryError(f"association rejected by {where} ({answer.result_str}, {answer.source_str}): "
+        raise DeliveryError(f"association rejected ({answer.result_str}, {answer.source_str}): "
                             f"{answer.reason_str} (calling AE {calling_aet!r})", retryable=transient)
     if not opened:
-        raise DeliveryError(f"cannot connect to {where}", retryable=True)
+        raise DeliveryError("cannot connect", retryable=True)
     if not assoc.accepted_contexts and assoc.rejected_contexts:
-        raise DeliveryError(f"{where} accepts none of the proposed SOP classes "
+        raise DeliveryError("the PACS accepts none of the proposed SOP classes "
                             f"({', '.join(_uid_name(uid) for uid in contexts)})")
-    raise DeliveryError(f"association with {where} aborted or not answered within {timeout:g} s",
+    raise DeliveryError(f"association aborted or not answered within {timeout:g} s",
                         retryable=True)
 
 
@@ -125,8 +124,8 @@ def send_pacs(paths: Sequence[Path | str], host: str, port: int, *, calling_aet:
                     continue
                 status = assoc.send_c_store(dataset)
                 if "Status" not in status:
-                    raise DeliveryError(f"no C-STORE answer for {path} from {called_aet}@{host}:{port} "
-                                        f"(association aborted or timed out)", retryable=True)
+                    raise DeliveryError(f"no C-STORE answer for {path} (association aborted or timed out)",
+                                        retryable=True)
                 code = int(status.Status)
                 comment = str(status.get("ErrorComment", "") or "")
                 items.append(ItemResult(str(path), code in STORED, f"0x{code:04X}", comment or uid))

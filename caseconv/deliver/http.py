@@ -98,12 +98,12 @@ def post(url: str, data: bytes, headers: dict[str, str], *, token_env: str | Non
             response = requests.post(url, data=data, headers=headers, verify=verify, timeout=timeout,
                                      allow_redirects=False)
         except requests.exceptions.SSLError as error:
-            raise DeliveryError(f"TLS verification failed for {url}: {_reason(error)}") from error
+            raise DeliveryError(f"TLS verification failed: {_reason(error)}") from error
         except requests.exceptions.Timeout as error:
-            raise DeliveryError(f"no answer from {url} within {timeout:g} s",
+            raise DeliveryError(f"no answer within {timeout:g} s",
                                 retryable=True) from error
         except requests.exceptions.ConnectionError as error:
-            raise DeliveryError(f"cannot connect to {url}: {_reason(error)}", retryable=True) from error
+            raise DeliveryError(f"cannot connect: {_reason(error)}", retryable=True) from error
         if response.status_code >= 300:
             status = response.status_code
             message = describe(response)

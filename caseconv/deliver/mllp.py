@@ -104,15 +104,13 @@ def send_mllp(messages: Sequence[str], host: str, port: int, *, timeout: float =
                     sock.sendall(block)
                     return check_ack(_receive(sock), sent_id)
             except ConnectionRefusedError as error:
-                raise DeliveryError(f"cannot connect to {where}: connection refused",
-                                    retryable=True) from error
+                raise DeliveryError("cannot connect: connection refused", retryable=True) from error
             except TimeoutError as error:
-                raise DeliveryError(f"no ACK from {where} within {timeout:g} s", retryable=True) from error
+                raise DeliveryError(f"no ACK within {timeout:g} s", retryable=True) from error
             except OSError as error:
-                raise DeliveryError(f"MLLP to {where} failed: {error.strerror or error}",
-                                    retryable=True) from error
+                raise DeliveryError(f"connection failed: {error.strerror or error}", retryable=True) from error
 
-        item, attempts = retry.run(f"MLLP message {sent_id}", attempt)
+        item, attempts = retry.run(f"MLLP to {where} (message {sent_id})", attempt)
         most = max(most, attempts)
         items.append(item)
     return DeliveryResult(f"mllp://{where}", tuple(items), most)
