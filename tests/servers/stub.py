@@ -81,3 +81,45 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def tcp_stub(mode: str) -> Iterator[tuple[str, int, list[bytes]]]:
+    """A TCP listener on 127.0.0.1 that misbehaves: ``silent`` reads and never answers,
+    ``close`` reads and hangs up. Yields (host, port, what it received)."""
+    import socket
+
+    received: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            conn.settimeout(2)
+            try:
+                received.append(conn.recv(65536))
+            except OSError:
+                pass
+            if mode == "close":
+                conn.close()
+            else:
+                held.append(conn)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", listener.getsockname()[1], received
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        listener.close()
