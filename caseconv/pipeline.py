@@ -15,6 +15,8 @@ from typing import Any
 
 from caseconv.model import CaseReport
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 #: Largest case file read by default (bytes): case reports are a few kB.
 MAX_BYTES = 5_000_000
 
@@ -83,6 +85,7 @@ def write_outputs(outputs: dict[Path, bytes], *, overwrite: bool = False) -> Non
             temporary[path] = name
             with os.fdopen(handle, "wb") as stream:
                 stream.write(data)
+            os.chmod(name, 0o666 & ~_UMASK)
         for path, name in temporary.items():
             os.replace(name, path)
     except OSError as error:

@@ -62,7 +62,8 @@ def _absorb(target: Mention, other: Mention) -> None:
     target.levels.extend(level for level in other.levels if level[0] not in known)
     if not target.numbers:
         target.numbers = list(other.numbers)
-    target.labels.extend(label for label in [other.source, *other.labels] if label not in target.labels)
+    target.labels.extend(label for label in [target.source, other.source, *other.labels]
+                         if label != "narrative" and label not in target.labels)
     if target.source != "narrative" and other.source == "narrative":
         target.block, target.text, target.start, target.end = other.block, other.text, other.start, other.end
 

@@ -5,8 +5,8 @@
   ~20x slower on these texts and floods stderr);
 - ``medspacy_target_matcher``: finding heads (findings table) and symptoms (symptoms
   table), each name with its plural;
-- ``medspacy_context``: medspaCy's English ConText rules plus the radiology rules in
-  ``mappings/context_rules.json`` (negation, hedging, differential lists);
+- ``medspacy_context``: medspaCy's English ConText rules (less the few that misread
+  radiology) plus the radiology rules in ``mappings/context_rules.json``;
 - ``medspacy_sectionizer``: the headings in ``mappings/sections.json``, which count only
   at the start of a line and followed by a colon or the end of the line.
 
@@ -88,12 +88,15 @@ def _section_rules() -> list[Any]:
     return rules
 
 
-def _context_rules() -> list[Any]:
+def _context_rules(defaults_path: str) -> list[Any]:
+    """medspaCy's English rules, less those that misread radiology ("free" in "free air"), plus ours."""
     from medspacy.context import ConTextRule
 
     with (shipped_folder() / "context_rules.json").open(encoding="utf-8") as handle:
         data = json.load(handle)
-    return [ConTextRule.from_dict(row) for row in data["context_rules"]]
+    removed = {literal.lower() for literal in data.get("remove_default_literals", [])}
+    defaults = [r for r in ConTextRule.from_json(defaults_path) if r.literal.lower() not in removed]
+    return defaults + [ConTextRule.from_dict(row) for row in data["context_rules"]]
 
 
 @lru_cache(maxsize=4)
@@ -115,8 +118,8 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
             for variant in _plurals(name.lower()):
                 rules.append(TargetRule(variant, label, attributes=None, metadata={"concept": concept.term}))
         matcher.add(rules)
-    context = nlp.add_pipe("medspacy_context", config={"rules": "default"})
-    context.add(_context_rules())
+    context = nlp.add_pipe("medspacy_context", config={"rules": None})
+    context.add(_context_rules(context.DEFAULT_RULES_FILEPATH))
     sectionizer = nlp.add_pipe("medspacy_sectionizer", config={"rules": None, "require_start_line": True})
     sectionizer.add(_section_rules())
 

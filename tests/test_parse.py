@@ -1,0 +1,277 @@
+"""The parser, construct by construct: each test states a sentence and what must come out."""
+
+from __future__ import annotations
+
+import pytest
+
+from caseconv.model import CaseReport
+from caseconv.parse import parse
+from caseconv.parse.measure import age, duration, expand_level, levels, measurements
+from caseconv.parse.text import InputError, clean, decode
+
+
+def run(text: str) -> CaseReport:
+    return parse(text, "t")
+
+
+def finding(report: CaseReport, word: str):
+    found = [f for f in report.findings if word.lower() in f.text.lower()]
+    assert found, f"no finding with {word!r} in {[f.text for f in report.findings]}"
+    return found[0]
+
+
+def test_spans_index_the_input() -> None:
+    text = "Findings:\nThere is a 3 cm mass in the left kidney. No hydronephrosis.\n"
+    report = run(text)
+    for item in (*report.findings, *report.diagnoses):
+        assert 0 <= item.span.start < item.span.end <= len(text)
+    mass = finding(report, "mass")
+    assert text[mass.span.start: mass.span.end].endswith("mass")
+    site = mass.sites[0]
+    assert text[site.span.start: site.span.end] == "kidney"
+
+
+# -- PDF artefacts -------------------------------------------------------------------------
+def test_hyphenated_words_and_broken_lines_are_joined() -> None:
+    cleaned = clean("MRI of the lumbo-\nsacral spine shows a large\nmass in the psoas.")
+    assert cleaned.text == "MRI of the lumbosacral spine shows a large mass in the psoas."
+    assert cleaned.span(11, 23).start == 11
+
+
+def test_dash_at_line_end_keeps_the_range() -> None:
+    assert "L1-L2 vertebrae" in clean("extending from L1\u2013\nL2 vertebrae").text
+
+
+def test_reference_numbers_glued_to_words_are_dropped() -> None:
+    cleaned = clean("They are classified on histology.1 They account for compression.3 Later")
+    assert "histology. They" in cleaned.text and "compression. Later" in cleaned.text
+    assert len(cleaned.citations) == 2
+
+
+def test_ligatures_fold() -> None:
+    assert clean("\ufb01ndings of \ufb02uid").text == "findings of fluid"
+
+
+# -- encodings -----------------------------------------------------------------------------
+def test_utf8_with_bom() -> None:
+    assert decode("\ufeffA mass.".encode()) == ("A mass.", [])
+
+
+def test_cp1252_falls_back_with_a_warning() -> None:
+    text, warnings = decode(b"Caf\xe9 au lait \x96 lesion")
+    assert text == "Caf\xe9 au lait \u2013 lesion" and warnings
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "empty"), (b"   \n", "empty"), (b"%PDF-1.4 ...", "PDF"), (b"\x89PNG\r\n", "PNG"),
+    (b"abc\x00def", "NUL"), (b"\x00" * 128 + b"DICM" + b"\x00" * 10, "DICOM"),
+])
+def test_binary_and_empty_input_is_refused(data: bytes, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        decode(data)
+
+
+# -- captions ------------------------------------------------------------------------------
+@pytest.mark.parametrize(("caption", "label"), [
+    ("Fig 1. Axial CT shows a mass.", "Fig 1"),
+    ("Fig. 2A Coronal T2W image shows a mass.", "Fig 2A"),
+    ("Figure 3: Sagittal STIR image shows a mass.", "Figure 3"),
+    ("FIG 4 - Axial FLAIR image shows a mass.", "Fig 4"),
+    ("Figure 2b. CT w/contrast (IV), axial. A mass.", "Figure 2b"),
+    ("Image 1. CT, axial. A mass.", "Image 1"),
+])
+def test_caption_forms(caption: str, label: str) -> None:
+    report = run(caption + "\n\nA 40-year-old man had imaging.")
+    assert [f.label for f in report.figures] == [label]
+
+
+def test_caption_sequences_planes_contrast() -> None:
+    report = run("Fig 2. Pre- and post-contrast T1W coronal images show heterogeneous enhancement of the mass.\n\n"
+                 "Fig 5. Post-contrast T1W and STIR axial images show the mass.\n\n"
+                 "Figure 2c. MR T2* gradient, GRE, axial. Hypointense signal.\n\n"
+                 "Figure 1b. CT - noncontrast, coronal. Acute hemorrhage.\n")
+    fig2, fig5, fig2c, fig1b = report.figures
+    assert fig2.sequences == ("T1W",) and fig2.planes == ("coronal",) and fig2.contrast == "pre and post"
+    assert fig5.sequences == ("T1W", "STIR") and fig5.planes == ("axial",) and fig5.contrast == "post"
+    assert "T2*" in fig2c.sequences and "GRE" in fig2c.sequences and fig2c.modality == "MR"
+    assert fig1b.modality == "CT" and fig1b.contrast == "without" and fig1b.planes == ("coronal",)
+
+
+def test_caption_findings_carry_their_figure() -> None:
+    report = run("Fig 3. Coronal STIR image shows left hydronephrosis.\n\nA 50-year-old woman had an MRI.")
+    assert finding(report, "hydronephrosis").source == "Fig 3"
+    assert report.figures[0].findings == (0,)
+
+
+# -- measurements and levels --------------------------------------------------------------
+@pytest.mark.parametrize(("text", "values"), [
+    ("12.1x11.5 cm", [(12.1, "cm"), (11.5, "cm")]),
+    ("8.6 x 8.4 x 12.4 cm", [(8.6, "cm"), (8.4, "cm"), (12.4, "cm")]),
+    ("20*10*19 mm", [(20, "mm"), (10, "mm"), (19, "mm")]),
+    ("measuring 5 mm", [(5, "mm")]),
+    ("up to 3 cm", [(3, "cm")]),
+    ("3 cm in diameter", [(3, "cm")]),
+    ("2.0 cm x 1.8 cm", [(2.0, "cm"), (1.8, "cm")]),
+    ("BP 132/71, HR 88", []),
+])
+def test_measurement_forms(text: str, values: list) -> None:
+    assert [(n.value, n.unit) for n in measurements(text)] == values
+
+
+def test_two_dimensions_are_long_and_short_axis() -> None:
+    assert [n.kind for n in measurements("4 x 1.8 cm")] == ["long axis", "short axis"]
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("at L1", ["L1"]), ("at the L1-L2 disc", ["L1-L2"]), ("at L3-4", ["L3-L4"]), ("T12-L4 vertebrae", ["T12-L4"]),
+    ("the C5/6 disc", ["C5-C6"]), ("L5-S1 level", ["L5-S1"]), ("signal on T1 images", []), ("L9", []),
+])
+def test_level_forms(text: str, found: list[str]) -> None:
+    assert [level.text for level in levels(text)] == found
+
+
+def test_level_ranges_touch_every_vertebra() -> None:
+    assert expand_level("T12-L2") == ["T12", "L1", "L2"]
+    assert expand_level("L2-L3") == ["L2", "L3"]
+
+
+@pytest.mark.parametrize(("text", "value", "unit"), [
+    ("A 70-year-old woman", 70, "a"), ("45 yo M", 45, "a"), ("75 y.o. man", 75, "a"), ("18yo man", 18, "a"),
+    ("a 4-year-old boy", 4, "a"), ("a 6-month-old girl", 6, "mo"), ("a 3-day-old neonate", 3, "d"),
+])
+def test_age_forms(text: str, value: int, unit: str) -> None:
+    found = age(text)
+    assert found is not None and (found.value, found.unit) == (value, unit)
+
+
+def test_duration_forms() -> None:
+    assert duration("low back pain for the last 6 months") == (6, "mo")
+    assert duration("c/o 5d of RLQ pain") == (5, "d")
+    assert duration("dry cough x 6 months") == (6, "mo")
+
+
+def test_patient_age_and_sex() -> None:
+    report = run("A 70-year-old woman presented with low back pain for 6 months. MRI revealed a mass.")
+    assert report.patient.age.value == 70 and report.patient.sex == "female"
+    assert report.history[0].text == "low back pain" and report.history[0].duration.value == 6
+
+
+# -- findings ------------------------------------------------------------------------------
+def test_sites_laterality_levels_measurements_attach_to_their_finding() -> None:
+    report = run("Findings:\nThere is a 4.2 x 2.1 cm fluid collection in the left psoas muscle at the level of L3-4.")
+    collection = finding(report, "collection")
+    assert [s.text for s in collection.sites] == ["psoas muscle"]
+    assert collection.laterality == "left" and collection.levels == ("L3-L4",)
+    assert [m.value for m in collection.measurements] == [4.2, 2.1]
+
+
+def test_bilateral() -> None:
+    report = run("Findings:\nBilateral pleural effusions are seen.")
+    assert finding(report, "effusion").laterality == "bilateral"
+
+
+@pytest.mark.parametrize("sentence", [
+    "No evidence of free air.", "There is no free air.", "Free air is not seen.",
+    "The study was negative for free air.",
+])
+def test_negation(sentence: str) -> None:
+    report = run("Findings:\n" + sentence)
+    assert finding(report, "free air").presence == "absent"
+
+
+def test_negation_does_not_reach_the_next_sentence() -> None:
+    report = run("Findings:\nNo free air. There is free fluid in the pelvis.")
+    assert finding(report, "free fluid").presence == "present"
+
+
+@pytest.mark.parametrize("sentence", [
+    "A mass in the bladder, suggestive of a blood clot.", "A blood clot cannot be excluded.",
+    "There is likely a blood clot in the bladder.",
+])
+def test_hedging(sentence: str) -> None:
+    report = run("Findings:\n" + sentence)
+    assert finding(report, "clot").presence == "uncertain"
+
+
+def test_process_names_what_it_acts_on() -> None:
+    report = run("Findings:\nThe mass extends into the left neural foramina at L2-L3 with compression of the exiting "
+                 "nerve root.")
+    assert finding(report, "compression").text == "compression of the exiting nerve root"
+    extension = finding(report, "extension")
+    assert extension.text.startswith("extension into") and "neural foramen" in [s.text for s in extension.sites]
+    assert extension.laterality == "left" and extension.levels == ("L2-L3",)
+
+
+def test_predicate_findings_keep_their_subject() -> None:
+    report = run("Findings:\nThe appendix is markedly enlarged and edematous.")
+    assert {f.text for f in report.findings} == {"appendix markedly enlarged", "appendix edematous"}
+    assert all([s.text for s in f.sites] == ["appendix"] for f in report.findings)
+
+
+def test_qualifier_takes_the_site_of_what_it_qualifies() -> None:
+    report = run("Findings:\nThere is a mass in the right kidney. There is heterogeneous enhancement of the mass.")
+    enhancement = finding(report, "enhancement")
+    assert [s.text for s in enhancement.sites] == ["kidney"] and enhancement.laterality == "right"
+
+
+def test_caption_repeating_the_narrative_is_one_finding() -> None:
+    report = run("Fig 1. Axial CT shows the left renal mass.\n\n"
+                 "A 60-year-old man. CT revealed a 3 cm mass in the left kidney.")
+    masses = [f for f in report.findings if "mass" in f.text]
+    assert len(masses) == 1 and masses[0].source == "narrative" and report.figures[0].findings == (0,)
+
+
+def test_left_and_right_are_two_findings_and_bilateral_summarises_them() -> None:
+    report = run("Findings:\nBilateral psoas fluid collections are seen.\n"
+                 "The left psoas fluid collection measures 2 x 4 cm.\nThe right psoas fluid collection measures 4 x 1 cm.")
+    collections = [f for f in report.findings if "collection" in f.text]
+    assert sorted(f.laterality for f in collections) == ["left", "right"]
+
+
+# -- what is not this patient's imaging -----------------------------------------------------
+def test_discussion_after_the_case_is_not_findings() -> None:
+    report = run("A 60-year-old man. MRI revealed a large mass in the left psoas muscle.\n\n"
+                 "Sarcomas are a heterogeneous group of tumours.1 Almost 50% of patients develop lung metastases and "
+                 "pathological fracture.2 They account for 1% of tumours.\n")
+    assert [f.text for f in report.findings] == ["large mass"]
+
+
+def test_headed_discussion_and_exam_are_not_findings() -> None:
+    report = run("Exam:\nNo masses, tender abdomen.\n\nFindings:\nA 2 cm cyst in the liver.\n\n"
+                 "Discussion:\nCysts may cause hemorrhage and effusion.\n")
+    assert [f.text for f in report.findings] == ["2 cm cyst"] or [f.text for f in report.findings] == ["cyst"]
+
+
+def test_surgical_and_pathology_statements_are_not_imaging() -> None:
+    report = run("A 30-year-old woman. Ultrasound revealed a lesion in the right kidney. She underwent nephrectomy; "
+                 "the margins were free of tumor and there was no lymphadenopathy.")
+    assert "lymphadenopathy" not in " ".join(f.text for f in report.findings)
+
+
+# -- diagnoses ----------------------------------------------------------------------------------
+def test_narrative_diagnosis_and_differentials() -> None:
+    report = run("A 70-year-old woman. MRI revealed a mass. This mass was diagnosed as soft tissue sarcoma (STS). "
+                 "Differential diagnoses included psoas abscess and metastases.")
+    assert [(d.text, d.status) for d in report.diagnoses] == [
+        ("soft tissue sarcoma", "confirmed"), ("psoas abscess", "differential"), ("metastases", "differential")]
+
+
+def test_headed_diagnosis_and_differential_list() -> None:
+    report = run("Findings:\nA mass.\n\nDifferential Diagnosis:\nTrauma\n Neoplasm\n Drugs (cocaine, amphetamines)\n\n"
+                 "Case Diagnosis:\nTuberculosis Pott's Disease\n")
+    assert [(d.text, d.status) for d in report.diagnoses] == [
+        ("Trauma", "differential"), ("Neoplasm", "differential"), ("Drugs (cocaine, amphetamines)", "differential"),
+        ("Tuberculosis Pott's Disease", "confirmed")]
+
+
+def test_hedged_diagnosis_is_provisional() -> None:
+    report = run("Findings:\nA renal mass, likely a diagnosis of renal cell carcinoma.")
+    assert [d.status for d in report.diagnoses] == ["provisional"]
+
+
+def test_procedures_modality_region_contrast() -> None:
+    report = run("A 22-year-old male. Ultrasonography of the abdomen revealed a lesion. Chest radiograph and chest "
+                 "computed tomography (CT) were negative for metastasis. CT of the abdomen after IV contrast showed "
+                 "a mass.")
+    found = {(p.modality, p.region.text if p.region else None) for p in report.procedures}
+    assert {("US", "abdomen"), ("DX", "chest"), ("CT", "chest"), ("CT", "abdomen")} <= found
