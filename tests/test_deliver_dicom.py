@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from fhir_helpers.cases import TEXT, sample_report
 from servers import orthanc as orthanc_server
-from servers.stub import Reply, free_port, http_stub
+from servers.stub import Reply, free_port, http_stub, tcp_stub
 
 from caseconv import ids
 from caseconv.deliver import DeliveryError, send_dicomweb, send_pacs
@@ -153,6 +153,17 @@ def test_pacs_down_is_retried_then_a_clear_error(tmp_path):
     assert str(caught.value) == f"C-STORE to PACS@127.0.0.1:{port}: cannot connect (after 3 attempts)"
     assert caught.value.attempts == 3
     assert path.exists()
+
+
+def test_a_pacs_that_never_answers_is_retried_then_a_clear_error(tmp_path):
+    path = sr_file(tmp_path, "silent\n")
+    with tcp_stub("silent") as (host, port, received):
+        with pytest.raises(DeliveryError) as caught:
+            send_pacs([path], host, port, calling_aet="CASECONV", called_aet="PACS", timeout=0.5, retries=1,
+                      backoff=0.01)
+    assert str(caught.value) == (f"C-STORE to PACS@{host}:{port}: association aborted or not answered "
+                                 "within 0.5 s (after 2 attempts)")
+    assert len(received) == 2 and received[0][:1] == b"\x01"  # two A-ASSOCIATE-RQ PDUs
 
 
 def test_bad_input_fails_before_any_network(tmp_path):

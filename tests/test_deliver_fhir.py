@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import urllib.request
 
 import pytest
 from fhir_helpers.cases import minimal_report, sample_report
 from servers import medplum as medplum_server
-from servers.stub import Reply, free_port, http_stub
+from servers.stub import Reply, free_port, http_stub, self_signed
 
 from caseconv.deliver import DeliveryError, as_transaction, send_fhir
 from caseconv.deliver.http import auth_headers
@@ -186,3 +187,17 @@ def test_refuses_what_is_not_a_transaction_or_collection():
         send_fhir({"resourceType": "Bundle", "type": "batch", "entry": []}, "http://127.0.0.1:1")
     with pytest.raises(DeliveryError, match="not a FHIR Bundle"):
         send_fhir({"resourceType": "Patient"}, "http://127.0.0.1:1")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_tls_is_verified_by_default(monkeypatch, tmp_path):
+    monkeypatch.setenv(TOKEN_ENV, "abc")
+    context, cert = self_signed(tmp_path)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": []}
+    answer = {"resourceType": "Bundle", "type": "transaction-response", "entry": []}
+    with http_stub([Reply(200, answer)], tls=context) as stub:
+        with pytest.raises(DeliveryError, match="TLS verification failed: .*certificate verify failed") as caught:
+            send_fhir(bundle, stub.url, **FAST)
+        assert caught.value.attempts == 1 and stub.requests == []  # not retried, token never sent
+        assert send_fhir(bundle, stub.url, verify=str(cert), **FAST).ok  # a CA the user trusts
+    assert stub.requests[0]["headers"]["Authorization"] == "Bearer abc"

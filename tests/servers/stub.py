@@ -7,12 +7,15 @@ of what arrived (headers, bodies) to check what the sender did.
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 @dataclass
@@ -31,8 +34,10 @@ class Stub:
 
 
 @contextmanager
-def http_stub(plan: list[Reply], default: Reply | None = None) -> Iterator[Stub]:
-    """Serve ``plan`` in order, then ``default`` (or the last reply) for ever after."""
+def http_stub(plan: list[Reply], default: Reply | None = None, tls: ssl.SSLContext | None = None
+              ) -> Iterator[Stub]:
+    """Serve ``plan`` in order, then ``default`` (or the last reply) for ever after; over
+    https when given a server ``tls`` context."""
     lock = threading.Lock()
     stub = Stub("", list(plan))
 
@@ -63,7 +68,9 @@ def http_stub(plan: list[Reply], default: Reply | None = None) -> Iterator[Stub]
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    stub.url = f"http://127.0.0.1:{server.server_address[1]}"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    stub.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -123,3 +130,15 @@ def tcp_stub(mode: str) -> Iterator[tuple[str, int, list[bytes]]]:
         for conn in held:
             conn.close()
         listener.close()
+
+
+def self_signed(folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context for 127.0.0.1 with a throw-away self-signed certificate (openssl),
+    and the certificate's path (a CA bundle a client may choose to trust)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    return context, cert
