@@ -1,0 +1,93 @@
+"""Coding: tables turn terms into codes; what no table codes is kept and listed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from caseconv.coding import UnmappedError, code_report
+from caseconv.coding.tables import TableError, Tables, load_tables, normalize, read_table, singular
+from caseconv.model import CaseReport, Diagnosis, Finding, Site, Span
+
+HEADER = "# table: {kind}\n# version: test\n# sources: test\nterm,synonyms,scheme,code,display,source\n"
+
+
+def _tables(tmp_path: Path) -> Tables:
+    (tmp_path / "findings.csv").write_text(HEADER.format(kind="findings") +
+                                           "mass,masses|tumour,SCT,4147007,Mass,DICOM PS3.16 CID 6102\n")
+    (tmp_path / "anatomy.csv").write_text(HEADER.format(kind="anatomy") +
+                                          "kidney,renal,SCT,64033007,Kidney,DICOM PS3.16 CID 4030\n"
+                                          "psoas muscle,psoas,,,,no verified code\n")
+    (tmp_path / "diagnoses.csv").write_text(HEADER.format(kind="diagnoses") +
+                                            "sarcoma,,SCT,1187396000,Sarcoma,DICOM PS3.16 CID 638\n")
+    return Tables(c for p in sorted(tmp_path.glob("*.csv")) for c in read_table(p))
+
+
+def _report() -> CaseReport:
+    text = "A mass in the kidney and the psoas. Sarcoma or hemangioma."
+    return CaseReport("c", text, findings=(
+        Finding("mass", Span(2, 6), sites=(Site("kidney", Span(14, 20)), Site("psoas muscle", Span(29, 34))),
+                concept="mass"),),
+        diagnoses=(Diagnosis("Sarcoma", Span(36, 43), status="differential"),
+                   Diagnosis("hemangioma", Span(47, 57), status="differential")))
+
+
+def test_three_row_table_codes_the_report(tmp_path: Path) -> None:
+    coded = code_report(_report(), _tables(tmp_path))
+    finding = coded.findings[0]
+    assert (finding.code.scheme, finding.code.value) == ("SCT", "4147007")
+    assert finding.sites[0].code.value == "64033007" and finding.sites[1].code is None
+    assert coded.diagnoses[0].code.value == "1187396000" and coded.diagnoses[1].code is None
+    assert {(u.text, u.kind) for u in coded.unmapped} == {("psoas muscle", "site"), ("hemangioma", "diagnosis")}
+    assert coded.unmapped[0].span is not None
+
+
+def test_strictness(tmp_path: Path) -> None:
+    tables = _tables(tmp_path)
+    with pytest.warns(UserWarning, match="2 unmapped terms"):
+        code_report(_report(), tables, "warn")
+    with pytest.raises(UnmappedError, match="hemangioma"):
+        code_report(_report(), tables, "error")
+
+
+def test_site_tables_override_the_shipped_ones(tmp_path: Path) -> None:
+    (tmp_path / "anatomy.csv").write_text(HEADER.format(kind="anatomy") +
+                                          "psoas muscle,psoas,SCT,71616004,Muscle,DICOM PS3.16 CID 6202\n")
+    tables = load_tables((str(tmp_path),))
+    assert tables.lookup("anatomy", "psoas").code.value == "71616004"
+    assert load_tables().lookup("anatomy", "psoas").code is None
+
+
+def test_bad_table_names_file_and_row(tmp_path: Path) -> None:
+    path = tmp_path / "findings.csv"
+    path.write_text(HEADER.format(kind="findings") + "mass,,XYZ,1,Mass,somewhere\n")
+    with pytest.raises(TableError, match=r"findings.csv:5: code scheme"):
+        read_table(path)
+    path.write_text(HEADER.format(kind="findings") + "mass,,SCT,4147007,Mass,\n")
+    with pytest.raises(TableError, match="names no source"):
+        read_table(path)
+
+
+@pytest.mark.parametrize(("word", "single"), [
+    ("foramina", "foramen"), ("vertebrae", "vertebra"), ("metastases", "metastasis"), ("kidneys", "kidney"),
+    ("masses", "mass"), ("effusions", "effusion"), ("pelvis", "pelvis"), ("abscess", "abscess"),
+    ("calcifications", "calcification"), ("bodies", "body"),
+])
+def test_singular(word: str, single: str) -> None:
+    assert singular(word) == single
+
+
+def test_normalize() -> None:
+    assert normalize("Neural Foramina") == normalize("neural foramen")
+    assert normalize("lumbo-sacral spine") == "lumbo sacral spine"
+    assert normalize("Pott's disease") == normalize("pott disease")
+
+
+def test_shipped_tables_code_the_sample_concepts() -> None:
+    tables = load_tables()
+    for kind, term, code in [("findings", "soft tissue mass", "4147007"), ("anatomy", "thalamus", "42695009"),
+                             ("anatomy", "L1 vertebra", "66794005"), ("diagnoses", "STS", "424952003"),
+                             ("symptoms", "low back pain", "279039007")]:
+        concept = tables.lookup(kind, term)
+        assert concept is not None and concept.code is not None and concept.code.value == code, term
