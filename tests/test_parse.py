@@ -223,7 +223,8 @@ def test_caption_repeating_the_narrative_is_one_finding() -> None:
 
 def test_left_and_right_are_two_findings_and_bilateral_summarises_them() -> None:
     report = run("Findings:\nBilateral psoas fluid collections are seen.\n"
-                 "The left psoas fluid collection measures 2 x 4 cm.\nThe right psoas fluid collection measures 4 x 1 cm.")
+                 "The left psoas fluid collection measures 2 x 4 cm.\n"
+                 "The right psoas fluid collection measures 4 x 1 cm.")
     collections = [f for f in report.findings if "collection" in f.text]
     assert sorted(f.laterality for f in collections) == ["left", "right"]
 
