@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from servers import stop
+
 SCRIPT = Path(__file__).with_name("medplum_server.cjs")
 PREFIX = Path(os.environ.get("CASECONV_NODE_PREFIX", Path(__file__).parents[2] / ".deps" / "node"))
 
@@ -47,9 +49,4 @@ def medplum(token: str) -> Iterator[Medplum]:
             raise RuntimeError(f"the Medplum server did not start: {server.stderr.read() if server.stderr else ''}")
         yield Medplum(f"http://127.0.0.1:{json.loads(line)['port']}", token)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)

@@ -6,12 +6,13 @@ AE (with the reason in MSA-3 and ERR) otherwise, and keeps what it received.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from hl7apy.mllp import AbstractErrorHandler, AbstractHandler, MLLPServer
+
+from servers import serving
 
 SB, EB, CR = "\x0b", "\x1c", "\r"
 
@@ -72,11 +73,5 @@ def mllp_listener() -> Iterator[Listener]:
     listener = Listener("127.0.0.1", 0)
     server = MLLPServer("127.0.0.1", 0, _handlers(listener), timeout=5)
     listener.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield listener
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

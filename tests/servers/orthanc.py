@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import netns
+from servers import netns, stop
 
 PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 AET = "ORTHANC"
@@ -127,14 +127,8 @@ def orthanc(folder: Path) -> Iterator[Orthanc]:
             time.sleep(0.05)
         yield running
     finally:
-        for process in (relay, server):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        stop(relay)
+        stop(server)
         log.close()
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from servers import serving
+
 
 @dataclass
 class Reply:
@@ -71,14 +73,8 @@ def http_stub(plan: list[Reply], default: Reply | None = None, tls: ssl.SSLConte
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     stub.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield stub
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def free_port() -> int:
