@@ -23,7 +23,7 @@ The same codes as the SR and FHIR writers (`caseconv.hl7v2.concepts`).
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from caseconv import ids
@@ -146,7 +146,7 @@ def _ts(value: datetime) -> str:
     """A TS/DTM; an aware datetime keeps its offset (``+hhmm``)."""
     text = value.strftime("%Y%m%d%H%M%S")
     if value.tzinfo is not None:
-        offset = value.utcoffset() or timezone.utc.utcoffset(None)
+        offset = value.utcoffset()
         assert offset is not None
         minutes = int(offset.total_seconds() // 60)
         sign = "+" if minutes >= 0 else "-"
