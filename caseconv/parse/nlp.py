@@ -112,9 +112,12 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("caseconv_line_breaks")
     matcher = nlp.add_pipe("medspacy_target_matcher")
+    ignored = set(parse_rules()["ignored_heads"])
     for kind, label in (("findings", "FINDING"), ("symptoms", "SYMPTOM")):
         rules = []
         for name, concept in tables.names(kind).items():
+            if concept.term in ignored:
+                continue
             for variant in _plurals(name.lower()):
                 rules.append(TargetRule(variant, label, attributes=None, metadata={"concept": concept.term}))
         matcher.add(rules)

