@@ -1,40 +1,52 @@
 """The ``caseconv`` command: a thin click layer over the library.
 
 Exit codes: 0 everything converted; 1 some inputs failed (the others are still written)
-or a check found problems; 2 usage error (bad option or argument).
-Nothing heavy is imported at module level, so ``--help`` and ``--version`` stay fast.
+or a check found problems; 2 usage error (bad option or argument); 130 interrupted (Ctrl-C).
+Nothing heavy is imported at module level, so ``--help`` and ``--version`` stay fast
+(the tests check that medspaCy, highdicom and fhir.resources are not loaded).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
 from caseconv import __version__
 
-EXIT_CODES = "Exit codes: 0 all converted, 1 some inputs failed (the rest still written), 2 usage error."
-
-
-def _inputs(paths: tuple[str, ...], pattern: str) -> Iterator[Path]:
-    """Files as given; folders searched recursively for ``pattern``."""
-    for name in paths:
-        path = Path(name)
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob(pattern) if p.is_file())
-        else:
-            yield path
+EXIT_CODES = ("Exit codes: 0 all converted; 1 some inputs failed or were skipped (the rest still written) "
+              "or a check found problems; 2 usage error; 130 interrupted by Ctrl-C (outputs written are complete).")
+#: Default of --max-bytes (caseconv.pipeline.MAX_BYTES, repeated so that --help imports nothing).
+MAX_BYTES = 5_000_000
 
 
 def _error(message: str) -> None:
     click.echo(f"caseconv: error: {message}", err=True)
 
 
-def _warn(path: Path, message: str) -> None:
+def _warn(path: Path | str, message: str) -> None:
     click.echo(f"caseconv: warning: {path}: {message}", err=True)
+
+
+class _ClickHandler(logging.Handler):
+    """Log records as ``caseconv: warning: ...`` lines on the current stderr (CliRunner swaps it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"caseconv: {record.levelname.lower()}: {record.getMessage()}", err=True)
+
+
+def _logging(verbose: bool) -> None:
+    """Warnings by default (they never quote the case text); ``--verbose`` adds details."""
+    logger = logging.getLogger("caseconv")
+    if not any(isinstance(h, _ClickHandler) for h in logger.handlers):
+        logger.addHandler(_ClickHandler())
+        logger.propagate = False
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
@@ -82,14 +94,15 @@ def _text_summary(report: object) -> str:
 @mappings_option
 def extract(cases: tuple[str, ...], fmt: str, unmapped: bool, mappings: tuple[str, ...]) -> None:
     """Print what caseconv understands of each CASE (a text file; '-' reads standard input)."""
-    from caseconv.pipeline import CaseError, read_case, safe_stem
+    from caseconv.pipeline import CaseError, check_text, read_case, safe_stem
     from caseconv.pipeline import extract as run
 
     failed = 0
     for name in cases:
         try:
             if name == "-":
-                text, warnings, stem = sys.stdin.read(), [], "stdin"
+                text, warnings = check_text(sys.stdin.buffer.read(MAX_BYTES + 1), "-")
+                stem = "stdin"
             else:
                 path = Path(name)
                 text, warnings = read_case(path)
@@ -112,10 +125,88 @@ def extract(cases: tuple[str, ...], fmt: str, unmapped: bool, mappings: tuple[st
         sys.exit(1)
 
 
-@main.command()
+class _Display:
+    """Per-case lines, warnings and a progress bar (on a terminal only) for `convert`."""
+
+    def __init__(self, total: int, *, ndjson: bool, quiet: bool, verbose: bool, progress: bool | None) -> None:
+        self.ndjson, self.quiet, self.verbose = ndjson, quiet, verbose
+        if progress is None:
+            progress = sys.stderr.isatty() and not os.environ.get("CI") and total > 1
+        self.bar: Any = None
+        self.task: Any = None
+        self.pipe_closed = False
+        if progress:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("converting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                                console=Console(stderr=True), transient=True)
+            self.task = self.bar.add_task("convert", total=total)
+            self.bar.start()
+
+    def _err(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(line, err=True)
+
+    def _out(self, line: str) -> None:
+        if self.pipe_closed:
+            return
+        try:
+            if self.bar is not None and sys.stdout.isatty():
+                self.bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
+            else:
+                click.echo(line)
+        except BrokenPipeError:  # `| head`: stop converting, say so in the summary
+            self.pipe_closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+
+    def outcome(self, outcome: Any) -> None:
+        """Show one case as it completes (in input order)."""
+        for warning in outcome.warnings:
+            self._err(f"caseconv: warning: {outcome.source}: {warning}")
+        if not outcome.ok and not outcome.skipped:
+            self._err(f"caseconv: error: {outcome.error}")
+            if outcome.detail:
+                self._err(outcome.detail.rstrip())
+        if self.ndjson and outcome.line is not None:
+            self._out(outcome.line)
+        elif outcome.ok and not self.quiet:
+            self._out(f"{outcome.source}: {outcome.findings} findings -> " + ", ".join(outcome.written))
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+CONVERT_HELP = f"""Write a FHIR bundle and a DICOM SR for each CASE.
+
+CASES are files, folders (searched recursively for --glob) or '-' (standard input,
+written as 'stdin'). With -o, OUTDIR/<stem>.fhir.json and OUTDIR/<stem>.sr.dcm are
+written whole or not at all, never over an existing file without --overwrite. With
+--format ndjson, one JSON object per case goes to standard output, in input order:
+{{"source", "case", "ok", "warnings", "report", "bundle", "sr" (base64 DICOM)}}, or
+{{"source", "case", "ok": false, "error"}}; with -o as well, "outputs" lists the files
+instead of "bundle" and "sr". A summary goes to standard error (and to --summary-json).
+
+\b
+{EXIT_CODES}
+"""
+
+
+@main.command(help=CONVERT_HELP)
 @click.argument("cases", nargs=-1, required=True)
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False),
               help="Folder for <stem>.fhir.json and <stem>.sr.dcm (created if missing).")
+@click.option("--format", "fmt", type=click.Choice(["files", "ndjson"]), default="files", show_default=True,
+              help="files: write to -o; ndjson: one JSON line per case on standard output.")
+@click.option("--outputs", type=click.Choice(["fhir,sr", "fhir", "sr"]), default="fhir,sr", show_default=True,
+              help="Which outputs to build.")
 @click.option("--fhir-version", type=click.Choice(["R4", "R5"]), default="R4", show_default=True)
 @click.option("--bundle-type", type=click.Choice(["collection", "transaction"]), default="collection",
               show_default=True)
@@ -123,35 +214,58 @@ def extract(cases: tuple[str, ...], fmt: str, unmapped: bool, mappings: tuple[st
               help="1500: Imaging Measurement Report (Comprehensive 3D SR); 2000: Basic Diagnostic Imaging Report.")
 @click.option("--glob", "pattern", default="*.txt", show_default=True, help="Files to take from folders.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes [default: one per core, one per 16 cases at most].")
+@click.option("--max-bytes", type=click.IntRange(min=1), default=MAX_BYTES, show_default=True,
+              help="Refuse case files larger than this.")
+@click.option("--summary-json", type=click.Path(dir_okay=False), help="Also write the summary as JSON.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on standard error [default: on a terminal, never with CI set].")
+@click.option("-q", "--quiet", is_flag=True, help="No line per converted case (errors, warnings, summary only).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Details of errors (messages, tracebacks) and unmapped terms by name; may show case text.")
 @mappings_option
-def convert(cases: tuple[str, ...], outdir: str, fhir_version: str, bundle_type: str, sr_template: str,
-            pattern: str, overwrite: bool, mappings: tuple[str, ...]) -> None:
-    """Write a FHIR bundle and a DICOM SR for each CASE (files or folders)."""
-    from caseconv.pipeline import CaseError, convert_file
+def convert(cases: tuple[str, ...], outdir: str | None, fmt: str, outputs: str, fhir_version: str,
+            bundle_type: str, sr_template: str, pattern: str, overwrite: bool, jobs: int | None, max_bytes: int,
+            summary_json: str | None, progress: bool | None, quiet: bool, verbose: bool,
+            mappings: tuple[str, ...]) -> None:
+    from caseconv import batch
 
-    target = Path(outdir)
+    _logging(verbose)
+    if fmt == "files" and outdir is None:
+        raise click.UsageError("give -o OUTDIR, or --format ndjson to write to standard output")
+    target = Path(outdir) if outdir is not None else None
     try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise click.ClickException(f"{target}: cannot create: {error.strerror}") from None
-    failed: list[str] = []
-    done = 0
-    for path in _inputs(cases, pattern):
+        sources = batch.collect_sources(cases, pattern, max_bytes=max_bytes)
+    except batch.UsageError as error:
+        raise click.UsageError(str(error)) from None
+    if target is not None:
         try:
-            report, written, warnings = convert_file(path, target, fhir_version=fhir_version,
-                                                     bundle_type=bundle_type, sr_template=sr_template,
-                                                     mappings=mappings, overwrite=overwrite)
-        except CaseError as error:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise click.ClickException(f"{target}: cannot create the output folder: {error.strerror}") from None
+    settings = batch.Settings(outdir=target, ndjson=fmt == "ndjson", outputs=tuple(outputs.split(",")),
+                              fhir_version=fhir_version, bundle_type=bundle_type, sr_template=sr_template,
+                              mappings=mappings, overwrite=overwrite, max_bytes=max_bytes, verbose=verbose)
+    display = _Display(len(sources), ndjson=settings.ndjson, quiet=quiet, verbose=verbose, progress=progress)
+    try:
+        with batch.interrupt_flag() as interrupted:
+            summary = batch.run(sources, settings, jobs=jobs, on_outcome=display.outcome,
+                                stop=lambda: interrupted() or display.pipe_closed)
+    finally:
+        display.close()
+    summary.interrupted = interrupted()
+    if display.pipe_closed:
+        summary.stopped = summary.stopped or "standard output was closed"
+    for line in summary.lines(verbose=verbose):
+        click.echo(f"caseconv: {line}", err=True)
+    if summary_json:
+        try:
+            batch.write_summary(summary, Path(summary_json))
+        except ValueError as error:
             _error(str(error))
-            failed.append(str(path))
-            continue
-        for warning in warnings:
-            _warn(path, warning)
-        done += 1
-        click.echo(f"{path}: {len(report.findings)} findings -> " + ", ".join(str(p) for p in written))
-    if failed:
-        click.echo(f"caseconv: {done} converted, {len(failed)} failed: {', '.join(failed)}", err=True)
-        sys.exit(1)
+            sys.exit(1)
+    sys.exit(summary.exit_code)
 
 
 @main.command(name="eval")

@@ -2,10 +2,15 @@
 
 `caseconv.extract` and `caseconv.convert` are these functions; the CLI is a thin layer
 over them. Heavy libraries (medspaCy, fhir.resources, highdicom) load on first use.
+
+Input checks live here so that every caller (CLI, batch workers, Python users) refuses
+the same files with the same one-line message naming the file, and output is written
+all-or-nothing so that no failure or interruption leaves a partial file behind.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from dataclasses import dataclass
@@ -19,27 +24,62 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 #: Largest case file read by default (bytes): case reports are a few kB.
 MAX_BYTES = 5_000_000
+#: Write errors that every later case would hit too: a batch stops on them.
+FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
+#: Control characters that plain text does not contain (tab, newlines, form feed and ESC aside).
+_CONTROL = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}
+#: Warning given when nothing of a case report was recognised.
+NO_CONTENT = "no recognisable case content (no findings, diagnoses or procedures)"
 
 
 class CaseError(ValueError):
-    """A case that cannot be converted; ``str()`` is one line naming the file and the problem."""
+    """A case that cannot be converted; ``str()`` is one line naming the file and the problem.
+
+    ``fatal`` marks errors of the output folder (disk full, read-only) that every later
+    case would hit as well, so a batch stops instead of failing each case in turn.
+    """
+
+    def __init__(self, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+def check_text(data: bytes, name: str, *, max_bytes: int = MAX_BYTES) -> tuple[str, list[str]]:
+    """Decode a case file's bytes after the input checks; ``name`` is used in messages."""
+    from caseconv.parse.text import InputError, decode
+
+    if len(data) > max_bytes:
+        raise CaseError(f"{name}: larger than {max_bytes} bytes ({len(data)}); see --max-bytes")
+    warnings: list[str] = []
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte order mark (Windows "Unicode")
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+            warnings.append("read as UTF-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        text, more = decode(data)
+    except InputError as error:
+        raise CaseError(f"{name}: {error}") from None
+    head = text[:4096]
+    if sum(ord(c) in _CONTROL for c in head) > len(head) // 10:
+        raise CaseError(f"{name}: binary data (control characters), not a text file")
+    if not text.strip():
+        raise CaseError(f"{name}: the file is empty (whitespace only)")
+    return text, warnings + more
 
 
 def read_case(path: Path, *, max_bytes: int = MAX_BYTES) -> tuple[str, list[str]]:
     """The text of a case file and any warnings about how it was read."""
-    from caseconv.parse.text import InputError, decode
-
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise CaseError(f"{path}: larger than {max_bytes} bytes ({size})")
-        data = path.read_bytes()
+            raise CaseError(f"{path}: larger than {max_bytes} bytes ({size}); see --max-bytes")
+        with path.open("rb") as stream:
+            data = stream.read(max_bytes + 1)  # the file may grow between stat and read
     except OSError as error:
         raise CaseError(f"{path}: cannot read: {error.strerror or error}") from None
-    try:
-        return decode(data)
-    except InputError as error:
-        raise CaseError(f"{path}: {error}") from None
+    return check_text(data, str(path), max_bytes=max_bytes)
 
 
 def extract(text: str, case: str = "case", *, mappings: tuple[str, ...] = (),
@@ -52,75 +92,186 @@ def extract(text: str, case: str = "case", *, mappings: tuple[str, ...] = (),
     return code_report(report, load_tables(mappings), strictness)  # type: ignore[arg-type]
 
 
+def content_warnings(report: CaseReport) -> list[str]:
+    """Warnings about what was (not) found: said, never papered over with invented findings."""
+    if not (report.findings or report.diagnoses or report.procedures):
+        return [NO_CONTENT]
+    if not report.findings:
+        return ["no imaging findings recognised"]
+    return []
+
+
 @dataclass(frozen=True)
 class Conversion:
-    """What `convert` produces for one case."""
+    """What `convert` produces for one case; ``sr`` is None when there is nothing to report in one."""
 
     report: CaseReport
-    bundle: dict[str, Any]
+    bundle: dict[str, Any] | None
     sr: Any
+
+    def files(self) -> dict[str, bytes]:
+        """The serialised outputs by suffix: ``fhir.json`` and ``sr.dcm``, each when there is one."""
+        from caseconv.fhir import dumps
+
+        outputs: dict[str, bytes] = {}
+        if self.bundle is not None:
+            outputs["fhir.json"] = dumps(self.bundle).encode("utf-8")
+        if self.sr is not None:
+            from pydicom.filebase import DicomBytesIO
+
+            buffer = DicomBytesIO()
+            self.sr.save_as(buffer, enforce_file_format=True)
+            outputs["sr.dcm"] = buffer.getvalue()
+        return outputs
 
 
 def convert(text: str, case: str = "case", *, fhir_version: str = "R4", bundle_type: str = "collection",
             sr_template: str = "1500", mappings: tuple[str, ...] = (), issued: datetime | None = None) -> Conversion:
-    """Parse, code and write one case: the report, its FHIR bundle and its SR dataset."""
+    """Parse, code and write one case: the report, its FHIR bundle and its SR dataset.
+
+    A report with neither findings nor diagnoses gets no SR (``sr`` is None): an SR of
+    nothing would be an invented document; the bundle still records patient and study.
+    """
     from caseconv.dicom import build_sr
     from caseconv.fhir import build_bundle
 
     report = extract(text, case, mappings=mappings)
     bundle = build_bundle(report, version=fhir_version, bundle_type=bundle_type, issued=issued)
-    sr = build_sr(report, template=sr_template, content_datetime=issued)
+    sr = build_sr(report, template=sr_template, content_datetime=issued) \
+        if report.findings or report.diagnoses else None
     return Conversion(report, bundle, sr)
 
 
+def _write_file(handle: int, data: bytes) -> None:
+    """Write all of ``data`` to an open descriptor (a seam for fault tests)."""
+    with os.fdopen(handle, "wb") as stream:
+        stream.write(data)
+        stream.flush()
+
+
+def _place(temporary: str, path: Path, overwrite: bool) -> None:
+    """Move a finished temporary file to ``path``; without ``overwrite`` never replace a file."""
+    if overwrite:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)  # atomic and fails if ``path`` exists, even if it appeared just now
+    except FileExistsError:
+        raise CaseError(f"{path}: exists (use --overwrite to replace it)") from None
+    except OSError as error:
+        if error.errno not in {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK}:
+            raise
+        if path.exists():  # a file system without hard links: check, then rename
+            raise CaseError(f"{path}: exists (use --overwrite to replace it)") from None
+        os.replace(temporary, path)
+        return
+    os.unlink(temporary)
+
+
 def write_outputs(outputs: dict[Path, bytes], *, overwrite: bool = False) -> None:
-    """Write all files or none: each to a temporary file beside it, then rename them all."""
-    for path in outputs:
-        if path.exists() and not overwrite:
-            raise CaseError(f"{path}: exists (use --overwrite to replace it)")
+    """Write all files or none: each to a temporary file beside it, then move them all.
+
+    If anything fails (a write, a move, an existing file, Ctrl-C) the temporary files and
+    any output already moved are removed again, so a case has both outputs or neither.
+    """
+    if not outputs:
+        return
+    if not overwrite:
+        for path in outputs:
+            if path.exists():
+                raise CaseError(f"{path}: exists (use --overwrite to replace it)")
     temporary: dict[Path, str] = {}
+    placed: list[Path] = []
     try:
         for path, data in outputs.items():
             handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             temporary[path] = name
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(data)
+            _write_file(handle, data)
             os.chmod(name, 0o666 & ~_UMASK)
         for path, name in temporary.items():
-            os.replace(name, path)
-    except OSError as error:
+            _place(name, path, overwrite)
+            placed.append(path)
+    except BaseException as error:
         for name in temporary.values():
             if os.path.exists(name):
                 os.unlink(name)
-        raise CaseError(f"{next(iter(outputs)).parent}: cannot write: {error.strerror or error}") from None
+        for path in placed:
+            path.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            where = next(iter(outputs)).parent
+            raise CaseError(f"{where}: cannot write: {error.strerror or error}",
+                            fatal=error.errno in FATAL_ERRNOS) from None
+        raise
+
+
+#: The file suffix of each output kind.
+SUFFIXES = {"fhir": "fhir.json", "sr": "sr.dcm"}
+
+
+def output_paths(outdir: Path, stem: str, outputs: tuple[str, ...] = ("fhir", "sr")) -> dict[str, Path]:
+    """Where the outputs of case ``stem`` go, by suffix."""
+    return {SUFFIXES[kind]: outdir / f"{stem}.{SUFFIXES[kind]}" for kind in outputs}
+
+
+def convert_text(text: str, stem: str, name: str, outdir: Path | None, *, outputs: tuple[str, ...] = ("fhir", "sr"),
+                 fhir_version: str = "R4", bundle_type: str = "collection", sr_template: str = "1500",
+                 mappings: tuple[str, ...] = (), overwrite: bool = False,
+                 ) -> tuple[Conversion, dict[str, bytes], list[Path], list[str]]:
+    """Convert one text already read, building only ``outputs`` ("fhir", "sr"); write them
+    into ``outdir`` unless it is None. Returns the conversion, the serialised outputs, the
+    files written and warnings. Errors other than `CaseError` are bugs, left to the caller.
+    """
+    report = extract(text, stem, mappings=mappings)
+    bundle = sr = None
+    if "fhir" in outputs:
+        from caseconv.fhir import build_bundle
+
+        bundle = build_bundle(report, version=fhir_version, bundle_type=bundle_type)
+    if "sr" in outputs and (report.findings or report.diagnoses):
+        from caseconv.dicom import build_sr
+
+        sr = build_sr(report, template=sr_template)
+    result = Conversion(report, bundle, sr)
+    files = result.files()
+    written: list[Path] = []
+    if outdir is not None:
+        targets = output_paths(outdir, stem, outputs)
+        stale = [path for suffix, path in targets.items() if suffix not in files and path.exists()]
+        if stale and not overwrite:  # an SR left from an earlier run would no longer match the bundle
+            raise CaseError(f"{stale[0]}: exists (use --overwrite to replace it)")
+        write_outputs({targets[suffix]: data for suffix, data in files.items()}, overwrite=overwrite)
+        for path in stale:
+            path.unlink(missing_ok=True)
+        written = [targets[suffix] for suffix in files]
+    warnings = content_warnings(report)
+    if "sr" in outputs and sr is None:
+        warnings.append("no SR written: an SR needs at least one finding or diagnosis")
+    return result, files, written, warnings
 
 
 def convert_file(path: Path, outdir: Path, *, fhir_version: str = "R4", bundle_type: str = "collection",
                  sr_template: str = "1500", mappings: tuple[str, ...] = (), overwrite: bool = False,
                  max_bytes: int = MAX_BYTES) -> tuple[CaseReport, list[Path], list[str]]:
     """Convert one case file into ``outdir``; returns the report, the files written and warnings."""
-    from pydicom.filebase import DicomBytesIO
-
-    from caseconv.fhir import dumps
-
     text, warnings = read_case(path, max_bytes=max_bytes)
-    stem = safe_stem(path)
     try:
-        result = convert(text, stem, fhir_version=fhir_version, bundle_type=bundle_type,
-                         sr_template=sr_template, mappings=mappings)
+        result, _, written, more = convert_text(text, safe_stem(path), str(path), outdir, fhir_version=fhir_version,
+                                                bundle_type=bundle_type, sr_template=sr_template, mappings=mappings,
+                                                overwrite=overwrite)
+    except CaseError:
+        raise
     except ValueError as error:
         raise CaseError(f"{path}: {error}") from None
-    buffer = DicomBytesIO()
-    result.sr.save_as(buffer, enforce_file_format=True)
-    outputs = {outdir / f"{stem}.fhir.json": dumps(result.bundle).encode("utf-8"),
-               outdir / f"{stem}.sr.dcm": buffer.getvalue()}
-    write_outputs(outputs, overwrite=overwrite)
-    if not result.report.findings:
-        warnings.append("no imaging findings recognised")
-    return result.report, list(outputs), warnings
+    return result.report, written, warnings + more
 
 
-def safe_stem(path: Path) -> str:
-    """An output name from the input's stem: no separators, no control characters."""
-    stem = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in path.stem).strip("._") or "case"
-    return stem[:100]
+#: Names that Windows reserves whatever the extension: never produced as a stem.
+_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+                       *(f"lpt{i}" for i in range(1, 10))})
+
+
+def safe_stem(path: Path | str) -> str:
+    """An output name from the input's stem: no separators, no control characters, no dot files."""
+    stem = "".join(c if (c.isalnum() or c in "-_.") else "_" for c in Path(path).stem).strip("._") or "case"
+    stem = stem[:100].rstrip("._") or "case"
+    return f"{stem}_" if stem.lower() in _RESERVED else stem
