@@ -37,8 +37,15 @@ def _block_index(found: list[Block], doc: object) -> dict[int, Block]:
         start += stripped
         while position + 1 < len(ordered) and ordered[position + 1].start <= start:
             position += 1
-        if ordered and ordered[position].start <= start < max(ordered[position].end, ordered[position].start + 1):
-            index[sentence.start_char] = ordered[position]
+        if not ordered:
+            break
+        block = ordered[position]
+        if not block.start <= start < max(block.end, block.start + 1):
+            continue
+        if block.kind == "heading" and position + 1 < len(ordered) and \
+                ordered[position + 1].start < sentence.end_char:
+            block = ordered[position + 1]  # "Findings: The appendix is dilated." belongs to the findings
+        index[sentence.start_char] = block
     return index
 
 

@@ -29,11 +29,12 @@ evidence amount due after before while where when if it they he she we causing i
 measuring compressing demonstrating containing including producing resulting suggesting representing indicating
 revealing displacing encasing abutting mm cm ml cc""".split())
 _COPULA = frozenset("is are was were be been appears appear appeared remains remain became become looks".split())
-_ADVERB = re.compile(r"(?:\w+ly|very|quite|somewhat|slightly|also|now|again|still)$", re.IGNORECASE)
+_ADVERB = re.compile(r"(?:\w+ly|very|quite|somewhat|slightly|also|now|again|still|not|no longer)$", re.IGNORECASE)
 _LATERALITY = re.compile(r"\b(left|right|bilateral|bilaterally|both)(?:[- ]sided)?\b", re.IGNORECASE)
 _BODY_OF_LEVEL = re.compile(r"\bbod(?:y|ies) of (?:the )?(?=[CTLS]\d)", re.IGNORECASE)
 _THESE_LEVELS = re.compile(r"\b(?:these|those|the same|both) levels?\b", re.IGNORECASE)
-_ADJECTIVE = re.compile(r"(?:ic|ous|al|ed|ive|ar|ent|ant|oid|ible|able|ful|-\w+)$", re.IGNORECASE)
+_ADJECTIVE = re.compile(r"(?:ic|ous|al|ed|ive|ar|ent|ant|oid|ible|able|ful|ing|-\w+)$", re.IGNORECASE)
+_OF_FOLLOWING = re.compile(r"^\s*(?:of|of the)\s", re.IGNORECASE)
 _INTERPRETATION = re.compile(r"\b(?:suggestive of|suggesting|consistent with|compatible with|representing|"
                              r"likely|probably|in keeping with|concerning for|suspicious for)\b")
 _LINK_WORDS = frozenset({"with", "causing", "resulting", "producing", "and"})
@@ -65,6 +66,11 @@ class Mention:
     @property
     def source(self) -> str:
         return self.block.label if self.block.kind == "caption" and self.block.label else "narrative"
+
+    @property
+    def restates(self) -> bool:
+        """Captions and impressions restate the findings in fewer words."""
+        return self.block.kind in {"caption", "impression"}
 
 
 def _lateral_value(word: str) -> str:
@@ -122,7 +128,8 @@ class SentenceReader:
         tissue = set(parse_rules()["tissue_words"])
         result = []
         for start, end, term in chosen:
-            if term in tissue and any(h_start <= start and end <= h_end for h_start, h_end in heads):
+            if any(h_start <= start and end <= h_end and (term in tissue or (start, end) == (h_start, h_end))
+                   for h_start, h_end in heads):
                 continue
             span = doc[start:end]
             result.append(_Anatomy(span.start_char, span.end_char, term, None, start, end))
@@ -136,8 +143,9 @@ class SentenceReader:
         modalities = [(start, end) for _, start, end in self.vocabulary.modalities(doc)]
         for item in result:
             item.region = any(m_start == item.token_end or m_start <= item.token_start < m_end or
-                              (0 <= item.token_start - m_end <= 2 and
-                               doc[m_end:item.token_start].text.lower() in {"of", "of the"})
+                              (0 <= item.token_start - m_end <= 3 and re.sub(
+                                  r"\s*\b(?:left|right|bilateral)\b", "", doc[m_end:item.token_start].text.lower())
+                               in {"of", "of the"})
                               for m_start, m_end in modalities)
         return result
 
@@ -178,8 +186,9 @@ class SentenceReader:
         groups: list[list[Any]] = []
         for ent in ents:
             modifier = groups[-1][-1] if groups else None
-            if modifier is not None and ent.start - modifier.end <= 1 and (
-                    ent.start == modifier.end or doc[ent.start - 1].text in {"-", ","}) \
+            gap = doc[modifier.end: ent.start] if modifier is not None else None
+            if modifier is not None and ent.start - modifier.end <= 3 and all(
+                    t.text in {"-", ","} or (t.is_alpha and t.text.lower() not in _STOP) for t in gap) \
                     and _ADJECTIVE.search(modifier.text) and not ent.text.lower().endswith(("ing", "ed")):
                 groups[-1].append(ent)
             else:
@@ -356,7 +365,7 @@ class SentenceReader:
                 if item.laterality:
                     owner.laterality.add(item.laterality)
         for mention in mentions:
-            if not mention.sites and mention.key not in self.unsited:
+            if not mention.sites and mention.key not in self.unsited and not mention.dependent:
                 for item in regions:
                     mention.sites.setdefault(item.term, (item.start, item.end, item.laterality))
         text = sentence.text
@@ -374,7 +383,10 @@ class SentenceReader:
             owner.levels.append((level.text, level.start, level.end))
         for number in measure.measurements(text, base):
             token = doc.char_span(number.start, number.end, alignment_mode="expand")
-            owner = self._nearest(mentions, token.start if token is not None else mentions[-1].token_end)
+            position = token.start if token is not None else mentions[-1].token_end
+            owner = self._nearest(mentions, position)
+            if _OF_FOLLOWING.match(doc.text[number.end: number.end + 8]):
+                owner = next((m for m in mentions if 0 <= m.token_start - position <= 5), owner)
             owner.numbers.append(number)
         if _THESE_LEVELS.search(text):
             for previous, mention in zip(mentions, mentions[1:]):

@@ -95,8 +95,9 @@ def history(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Voc
     return items
 
 
-_CONTRAST_BOTH = re.compile(r"\bpre[- ]?\s*(?:and|&|/)\s*post[- ]?\s*contrast|with and without (?:iv |i/v )?contrast|"
-                            r"without and with (?:iv |i/v )?contrast", re.IGNORECASE)
+_AGENT = r"(?:iv |i/v |intravenous )?(?:contrast|gadolinium|gd)"
+_CONTRAST_BOTH = re.compile(rf"\bpre[- ]?\s*(?:and|&|/)\s*post[- ]?\s*contrast|with and without {_AGENT}|"
+                            rf"without and with {_AGENT}", re.IGNORECASE)
 _CONTRAST_WITH = re.compile(r"\bpost[- ]?contrast|\bafter (?:iv |i/v |intravenous )?contrast|\bw/\s?contrast|"
                             r"\bwith (?:iv |i/v |intravenous )?contrast|contrast[- ]enhanced|\bcect\b|gadolinium",
                             re.IGNORECASE)
@@ -186,8 +187,8 @@ def procedures(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: 
         sentence = doc[start].sent
         region = None
         for term, a_start, a_end in anatomy:
-            gap = doc[end:a_start].text.lower().strip()
-            near_after = 0 <= a_start - end <= 3 and gap in {"of", "of the", "", "the"}
+            gap = re.sub(r"\b(?:left|right|bilateral)\b", "", doc[end:a_start].text.lower()).split()
+            near_after = 0 <= a_start - end <= 4 and " ".join(gap) in {"of", "of the", "", "the"}
             near_before = 0 <= start - a_end <= 1
             inside = start <= a_start < end
             if (near_after or near_before or inside) and sentence.start <= a_start < sentence.end:
@@ -265,6 +266,59 @@ def _diagnosis(clean: CleanText, start: int, end: int, status: str) -> Diagnosis
     return Diagnosis(stripped, clean.span(offset, offset + len(stripped)), status=status)
 
 
+_INTERPRETS = re.compile(r"\b(?:consistent with|suggestive of|suggesting|compatible with|diagnostic of|"
+                         r"in keeping with|concerning for|suspicious for|representing|likely|probable|"
+                         r"favou?r(?:ing|s)?)\b", re.IGNORECASE)
+_PATHOLOGY = re.compile(r"\b(?:histopatholog\w*|patholog\w*|biopsy|histolog\w*|cytolog\w*|culture)\b[^.]{0,80}?"
+                        r"\b(?:confirmed|revealed|showed|consistent with|diagnostic of|proved|proven)\b", re.IGNORECASE)
+_HEDGE = re.compile(r"\b(?:suggestive|suggesting|suspicious|concerning|likely|probable|possible|favou?r\w*|"
+                    r"may|cannot be excluded)\b", re.IGNORECASE)
+
+
+def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
+    """Diagnoses the table knows, named in an impression, an interpretation ("consistent with X")
+    or a pathology result ("biopsy confirmed X"); none where the report states its diagnosis
+    under a heading (a teaching file's "Case Diagnosis")."""
+    result: list[Diagnosis] = []
+    if any(block.kind == "diagnosis" for block in kinds.values()):
+        return result
+    matches = sorted(((s, e) for _, s, e in vocabulary.diagnoses(doc)), key=lambda m: (m[0], -(m[1] - m[0])))
+    for sentence in doc.sents:
+        block = kinds.get(sentence.start_char)
+        if block is None or block.kind in {"discussion", "ignore", "title", "heading", "exam", "history",
+                                           "differential", "diagnosis"}:
+            continue
+        body = sentence.text
+        pathology = _PATHOLOGY.search(body)
+        interprets = _INTERPRETS.search(body)
+        if not (block.kind == "impression" or pathology or interprets):
+            continue
+        if re.search(r"differential", body, re.IGNORECASE):
+            continue
+        cue_end = sentence.start_char + min(m.end() for m in (pathology, interprets) if m) \
+            if (pathology or interprets) and block.kind != "impression" else sentence.start_char
+        last_end = -1
+        for start, end in matches:
+            span = doc[start:end]
+            if not (sentence.start <= start < sentence.end) or span.start_char < cue_end or start < last_end:
+                continue
+            last_end = end
+            if any(e._.is_negated for e in doc.ents if e.start <= start < e.end) or re.search(
+                    r"\b(?:no|without|negative for)\s+(?:\w+\s+){0,2}$", doc.text[max(0, span.start_char - 30):
+                                                                          span.start_char], re.IGNORECASE):
+                continue
+            begin = start
+            while begin - 1 >= sentence.start and doc[begin - 1].is_alpha and doc[begin - 1].text.lower() not in {
+                    "of", "with", "for", "and", "or", "a", "an", "the", "is", "are", "to", "as", "likely", "probable",
+                    "possible", "suspected", "suggestive", "consistent", "compatible", "confirmed", "revealed"}:
+                begin -= 1
+            hedged = not pathology and bool(_HEDGE.search(body[: span.start_char - sentence.start_char]))
+            item = _diagnosis(clean, doc[begin].idx, span.end_char, "provisional" if hedged else "confirmed")
+            if item:
+                result.append(item)
+    return result
+
+
 def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
     """The case diagnosis and the differentials, from headed sections or the narrative's wording."""
     rules = parse_rules()
@@ -327,6 +381,7 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
             item = _diagnosis(clean, base + tail_start + start + lead, base + tail_start + end, status)
             if item:
                 result.append(item)
+    result.extend(_named_diagnoses(clean, doc, kinds, vocabulary))
     unique: list[Diagnosis] = []
     seen: set[tuple[str, str]] = set()
     for item in result:

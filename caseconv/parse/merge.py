@@ -42,8 +42,10 @@ def _compatible(first: Mention, second: Mention) -> bool:
     if first.own_sites and second.own_sites and not first.own_sites & second.own_sites:
         # a process is defined by what it acts on; two objects differ when the narrative
         # itself places them apart (captions restate the narrative in fewer words)
-        narrative = first.source == "narrative" and second.source == "narrative"
+        narrative = not first.restates and not second.restates
         return not (first.key in _PROCESS or narrative)
+    if not first.restates and not second.restates and first.sites and second.sites:
+        return bool(set(first.sites) & set(second.sites))
     return True
 
 
