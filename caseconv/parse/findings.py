@@ -56,6 +56,8 @@ class Mention:
     numbers: list[measure.Number] = field(default_factory=list)
     ref_key: str | None = None
     ref_mention: Mention | None = None
+    #: the qualified finding is named ("enhancement of the mass"): its sites apply, its side is its own.
+    named_ref: bool = False
     dependent: bool = False
     labels: list[str] = field(default_factory=list)
     #: sites named inside the mention itself ("left psoas fluid collection", "into the spinal canal").
@@ -265,7 +267,8 @@ class SentenceReader:
             if into is not None:
                 text = "extension " + doc[into:end_token].text
         return Mention(key, span.start_char, span.end_char, text, presence, block, ref_key=ref_key,
-                       dependent=key in self.dependent, token_start=start_token, token_end=end_token)
+                       dependent=key in self.dependent, token_start=start_token, token_end=end_token,
+                       named_ref=ref_key is not None)
 
     def _predicate(self, head: Any, sentence: Any) -> tuple[int, int, int] | None:
         """For 'X is (markedly) dilated': (subject start, copula start, copula end) tokens."""

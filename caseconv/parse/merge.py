@@ -19,6 +19,12 @@ from caseconv.parse.text import CleanText
 
 _PROCESS_NEEDING_SITE = frozenset({"compression", "indentation", "extension"})
 _PROCESS = frozenset(parse_rules()["process_heads"]) | {"extension"}
+_FAMILIES = {key: group[0] for group in parse_rules()["same_observation"] for key in group}
+
+
+def _family(key: str) -> str:
+    """Heads that name one observation of an organ ("enlarged" and "dilated" appendix) share a family."""
+    return _FAMILIES.get(key, key)
 
 
 def _vertebrae(mention: Mention) -> set[str]:
@@ -83,7 +89,7 @@ def _inherit(mentions: list[Mention]) -> None:
         if referent is not None:
             for term, value in referent.sites.items():
                 mention.sites.setdefault(term, value)
-            if not mention.laterality:
+            if not mention.laterality and not mention.named_ref:
                 mention.laterality = set(referent.laterality)
 
 
@@ -92,7 +98,8 @@ def merge(mentions: list[Mention]) -> list[Mention]:
     _inherit(mentions)
     merged: list[Mention] = []
     for mention in mentions:
-        target = next((m for m in merged if m.key == mention.key and _compatible(m, mention)), None)
+        target = next((m for m in merged if _family(m.key) == _family(mention.key) and _compatible(m, mention)
+                       and (m.key == mention.key or m.own_sites & mention.own_sites)), None)
         if target is None:
             target = next((m for m in merged if _same_lesion(m, mention)), None)
         if target is None:
