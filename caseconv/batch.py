@@ -269,8 +269,12 @@ def convert_one(source: Source, settings: Settings, index: int = 0) -> Outcome:
     except CaseError as error:
         outcome.error, outcome.fatal = str(error), error.fatal
     except Exception as error:  # noqa: BLE001 - a parser or writer bug must not stop the batch
+        span = getattr(error, "span", None)  # an error that knows where in the text it arose says so
+        span = span.to_list() if hasattr(span, "to_list") else span
+        where = f" (characters {span[0]}-{span[1]} of the input)" if isinstance(span, (tuple, list)) else ""
         message = f": {error}" if settings.verbose else " (--verbose shows the message)"
-        outcome.error = f"{source.name}: internal error: {type(error).__name__} at {_where(error)}{message}"
+        outcome.error = (f"{source.name}{where}: internal error: {type(error).__name__} "
+                         f"at {_where(error)}{message}")
         if settings.verbose:
             outcome.detail = traceback.format_exc()
     else:
