@@ -12,8 +12,9 @@ a header row ``term,synonyms,scheme,code,display,source``:
   or the address of a published value set).
 
 Tables load from the shipped folder, its ``seed/`` subfolder (rows derived from the
-DICOM standard's code lists) and any site folders given; on a term defined twice the
-later folder wins, and within one folder a curated table wins over ``seed/``.
+DICOM standard's code lists), its ``verified/`` subfolder (codes checked one by one
+against published value sets) and any site folders given; on a term defined twice the
+later table wins, except that a row without a code never removes a code.
 """
 
 from __future__ import annotations
@@ -129,10 +130,18 @@ def read_table(path: Path) -> list[Concept]:
     return concepts
 
 
+#: Sub-folders of a table folder, in load order: rows derived from DICOM PS3.16, then
+#: codes verified one by one against published value sets; the folder's own curated tables last.
+LAYERS = ("seed", "verified")
+
+
 def table_files(folder: Path) -> list[Path]:
-    """The table files of a folder: ``seed/`` first, so curated tables override them."""
-    seed = sorted((folder / "seed").glob("*.csv")) if (folder / "seed").is_dir() else []
-    return [*seed, *sorted(folder.glob("*.csv"))]
+    """The table files of a folder, layer by layer, so later layers override earlier ones."""
+    files: list[Path] = []
+    for layer in LAYERS:
+        if (folder / layer).is_dir():
+            files.extend(sorted((folder / layer).glob("*.csv")))
+    return [*files, *sorted(folder.glob("*.csv"))]
 
 
 class Tables:
@@ -142,7 +151,11 @@ class Tables:
         self._index: dict[tuple[str, str], Concept] = {}
         for concept in concepts:
             for name in concept.names:
-                self._index[(concept.kind, normalize(name))] = concept
+                key = (concept.kind, normalize(name))
+                known = self._index.get(key)
+                # a later row overrides, but a name caseconv merely recognises does not undo a code
+                if known is None or concept.code is not None or known.code is None:
+                    self._index[key] = concept
 
     def lookup(self, kind: str, text: str) -> Concept | None:
         """The concept of ``kind`` one of whose names normalises like ``text``."""
