@@ -62,6 +62,8 @@ class Mention:
     labels: list[str] = field(default_factory=list)
     #: sites named inside the mention itself ("left psoas fluid collection", "into the spinal canal").
     own_sites: set[str] = field(default_factory=set)
+    #: sites taken from the region an imaging procedure names ("CT of the abdomen").
+    region_sites: set[str] = field(default_factory=set)
     token_start: int = 0
     token_end: int = 0
 
@@ -158,7 +160,9 @@ class SentenceReader:
         added = []
         for item in anatomy:
             before = text[max(0, item.start - 40): item.start]
-            lateral = re.search(r"\b(left|right|bilateral|both)(?:[- ]sided)?\s+$", before, re.IGNORECASE)
+            lateral = re.search(r"\b(left|right|bilateral|both)(?:[- ]sided)?\s+(?:(?:main|upper|lower|middle|"
+                                r"proximal|distal|mid|common|internal|external|anterior|posterior)\s+)?$",
+                                before, re.IGNORECASE)
             if lateral:
                 item.laterality = _lateral_value(lateral.group(1))
             words = text[item.start: item.end].split()
@@ -184,14 +188,18 @@ class SentenceReader:
     def read(self, sentence: Any, block: Block) -> list[Mention]:
         """The finding mentions of one sentence, with their attributes attached."""
         doc = self.doc
-        ents = [e for e in doc.ents if e.label_ == "FINDING" and sentence.start <= e.start < sentence.end]
+        inside_anatomy = {(e.start, e.end) for e in doc.ents for a in self.anatomy
+                          if a.token_start <= e.start and e.end <= a.token_end and a.token_end - a.token_start > len(e)}
+        ents = [e for e in doc.ents if e.label_ == "FINDING" and sentence.start <= e.start < sentence.end
+                and (e.start, e.end) not in inside_anatomy]
         groups: list[list[Any]] = []
         for ent in ents:
             modifier = groups[-1][-1] if groups else None
             gap = doc[modifier.end: ent.start] if modifier is not None else None
             if modifier is not None and ent.start - modifier.end <= 3 and all(
                     t.text in {"-", ","} or (t.is_alpha and t.text.lower() not in _STOP) for t in gap) \
-                    and _ADJECTIVE.search(modifier.text) and not ent.text.lower().endswith(("ing", "ed")):
+                    and (_ADJECTIVE.search(modifier.text) or self._key(modifier) in self.dependent) \
+                    and not ent.text.lower().endswith(("ing", "ed")):
                 groups[-1].append(ent)
             else:
                 groups.append([ent])
@@ -209,6 +217,11 @@ class SentenceReader:
         self._attach(mentions, anatomy, sentence)
         self._link(mentions, sentence)
         return mentions
+
+    @staticmethod
+    def _key(ent: Any) -> str:
+        rule = ent._.target_rule
+        return rule.metadata["concept"] if rule is not None and rule.metadata else ent.text.lower()
 
     def _mention(self, group: list[Any], sentence: Any, block: Block) -> Mention | None:
         doc = self.doc
@@ -371,6 +384,7 @@ class SentenceReader:
             if not mention.sites and mention.key not in self.unsited and not mention.dependent:
                 for item in regions:
                     mention.sites.setdefault(item.term, (item.start, item.end, item.laterality))
+                    mention.region_sites.add(item.term)
         text = sentence.text
         base = sentence.start_char
         for match in _LATERALITY.finditer(text):

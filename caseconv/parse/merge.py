@@ -50,8 +50,9 @@ def _compatible(first: Mention, second: Mention) -> bool:
         # itself places them apart (captions restate the narrative in fewer words)
         narrative = not first.restates and not second.restates
         return not (first.key in _PROCESS or narrative)
-    if not first.restates and not second.restates and first.sites and second.sites:
-        return bool(set(first.sites) & set(second.sites))
+    first_sites, second_sites = set(first.sites) - first.region_sites, set(second.sites) - second.region_sites
+    if not first.restates and not second.restates and first_sites and second_sites:
+        return bool(first_sites & second_sites)
     return True
 
 
@@ -62,8 +63,10 @@ def _same_lesion(first: Mention, second: Mention) -> bool:
 
 
 def _absorb(target: Mention, other: Mention) -> None:
+    named = (set(target.sites) - target.region_sites) | (set(other.sites) - other.region_sites)
     for term, value in other.sites.items():
         target.sites.setdefault(term, value)
+    target.region_sites = set(target.sites) - named
     target.own_sites |= other.own_sites
     target.laterality |= other.laterality
     known = {level for level, _, _ in target.levels}
