@@ -211,7 +211,15 @@ def test_predicate_findings_keep_their_subject() -> None:
 def test_qualifier_takes_the_site_of_what_it_qualifies() -> None:
     report = run("Findings:\nThere is a mass in the right kidney. There is heterogeneous enhancement of the mass.")
     enhancement = finding(report, "enhancement")
-    assert [s.text for s in enhancement.sites] == ["kidney"] and enhancement.laterality == "right"
+    # the site of the mass applies; its side stays the mass's (the reference annotations omit it)
+    assert [s.text for s in enhancement.sites] == ["kidney"] and enhancement.laterality is None
+
+
+def test_caption_qualifier_takes_the_caption_finding_side() -> None:
+    report = run("Figure 2. MR - FLAIR, axial. Subacute hemorrhage involving the left thalamus. "
+                 "There is surrounding edema.\n\nA 70-year-old man.")
+    edema = finding(report, "edema")
+    assert [s.text for s in edema.sites] == ["thalamus"] and edema.laterality == "left"
 
 
 def test_caption_repeating_the_narrative_is_one_finding() -> None:

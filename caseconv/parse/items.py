@@ -98,7 +98,8 @@ def history(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Voc
 _AGENT = r"(?:iv |i/v |intravenous )?(?:contrast|gadolinium|gd)"
 _CONTRAST_BOTH = re.compile(rf"\bpre[- ]?\s*(?:and|&|/)\s*post[- ]?\s*contrast|with and without {_AGENT}|"
                             rf"without and with {_AGENT}", re.IGNORECASE)
-_CONTRAST_WITH = re.compile(r"\b(?:ct|mri?|cta|mra)\s*[-,]\s*(?:with\s)?contrast\b|\bpost[- ]?contrast|\bafter (?:iv |i/v |intravenous )?contrast|\bw/\s?contrast|"
+_CONTRAST_WITH = re.compile(r"\b(?:ct|mri?|cta|mra)\s*[-,]\s*(?:with\s)?contrast\b|\bpost[- ]?contrast|"
+                            r"\bafter (?:iv |i/v |intravenous )?contrast|\bw/\s?contrast|"
                             r"\bwith (?:iv |i/v |intravenous )?contrast|contrast[- ]enhanced|\bcect\b|gadolinium",
                             re.IGNORECASE)
 _CONTRAST_WITHOUT = re.compile(r"\bnon[- ]?contrast|\bwithout (?:iv |i/v )?contrast|\bunenhanced|\bplain ct|"
