@@ -226,7 +226,8 @@ def test_caption_repeating_the_narrative_is_one_finding() -> None:
     report = run("Fig 1. Axial CT shows the left renal mass.\n\n"
                  "A 60-year-old man. CT revealed a 3 cm mass in the left kidney.")
     masses = [f for f in report.findings if "mass" in f.text]
-    assert len(masses) == 1 and masses[0].source == "narrative" and report.figures[0].findings == (0,)
+    assert len(masses) == 1 and report.figures[0].findings == (0,)
+    assert [m.value for m in masses[0].measurements] == [3] and [s.text for s in masses[0].sites] == ["kidney"]
 
 
 def test_left_and_right_are_two_findings_and_bilateral_summarises_them() -> None:

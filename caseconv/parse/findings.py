@@ -25,7 +25,7 @@ _STOP = frozenset("""a an the this these that those its their his her our some a
 into at on with within from to for by over under along as about around near there is are was were be been being
 has have had which who shows show showed showing revealed reveals demonstrated demonstrates demonstrating noted
 seen identified measuring measures measured and or but also again now then than both each either all
-evidence amount due after before while where when if it they he she we causing involving showing extending
+evidence amount due after before while where when if it they he she we without causing involving showing extending
 measuring compressing demonstrating containing including producing resulting suggesting representing indicating
 revealing displacing encasing abutting mm cm ml cc""".split())
 _COPULA = frozenset("is are was were be been appears appear appeared remains remain became become looks".split())
@@ -246,7 +246,7 @@ class SentenceReader:
             return Mention(key, start_char, end_char, f"{subject} {rest}".strip(), presence, block,
                            dependent=key in self.dependent, token_start=subject_start, token_end=end_token)
         # widen left over the words that qualify the head (not for a verb: "mass extending into")
-        verb = key in self.process | {"extension"} and head_text.endswith(("ing", "ed", "es", "ds"))
+        verb = self._is_verb(head, key, sentence)
         index = start_token - 1
         taken = 0
         while index >= sentence.start and taken < 7 and not verb:
@@ -265,20 +265,35 @@ class SentenceReader:
             index -= 1
             taken += 1
         ref_key = None
+        complement = None
         if key in self.process or key in self.dependent or key == "extension":
-            complement = self._complement(end_token, sentence, key)
+            complement = self._complement(end_token, sentence, key, direct=verb)
             if complement is None and key == "extension":
                 return None
             if complement is not None:
                 new_end, ref_key = complement
                 if new_end is not None:
                     end_token = new_end
+        if complement is None and not verb and head_text.endswith(("ed", "ous")):
+            # an attributive adjective names what it qualifies: "enlarged para-aortic lymph nodes"
+            following = next((a for a in self.anatomy if end_token <= a.token_start <= end_token + 3
+                              and a.token_end <= sentence.end and all(
+                                  re.fullmatch(r"[a-z]+(?:-[a-z]+)*|-", t.text.lower())
+                                  for t in doc[end_token:a.token_start])), None)
+            if following is not None:
+                end_token = following.token_end
         span = doc[start_token:end_token]
         text = span.text
         if key == "extension" and head_text != "extension":
             into = next((t.i for t in span if t.text.lower() == "into"), None)
             if into is not None:
                 text = "extension " + doc[into:end_token].text
+        elif verb and end_token > head.end:
+            # "the mass compresses the nerve root" names the finding "compression of the nerve root"
+            site = next((a for a in self.anatomy if head.end <= a.token_start < end_token), None)
+            if site is not None:
+                text = f"{key} of {doc[head.end:end_token].text}" if doc[head.end].text.lower() in {
+                    "the", "a", "an"} else f"{key} of {doc[site.token_start:end_token].text}"
         return Mention(key, span.start_char, span.end_char, text, presence, block, ref_key=ref_key,
                        dependent=key in self.dependent, token_start=start_token, token_end=end_token,
                        named_ref=ref_key is not None)
@@ -314,14 +329,29 @@ class SentenceReader:
             end -= 1
         return subject, copula, end if doc[copula + 1].text.lower() != "and" else copula + 1
 
-    def _complement(self, end_token: int, sentence: Any, key: str) -> tuple[int | None, str | None] | None:
-        """Widen a process head over 'of/into <site>'; or name the finding it acts on."""
+    def _is_verb(self, head: Any, key: str, sentence: Any) -> bool:
+        """'the mass extends', 'which compresses', 'ganglia extending': a process said as a verb
+        after its subject (not 'foraminal narrowing', a noun)."""
+        if key not in self.process | {"extension"} or not head.text.lower().endswith(("ing", "ed", "es", "ds", "ss")):
+            return False
+        if head.start == sentence.start:
+            return False
+        previous = self.doc[head.start - 1]
+        subject_words = {"which", "that", "it", "and", "also", "further", "further,", "then"}
+        return (previous.text.lower() in subject_words or previous.ent_type_ == "FINDING"
+                or any(a.token_end == head.start for a in self.anatomy))
+
+    def _complement(self, end_token: int, sentence: Any, key: str,
+                    direct: bool = False) -> tuple[int | None, str | None] | None:
+        """Widen a process head over 'of/into <site>' (or a verb's object); or name the finding it acts on."""
         doc = self.doc
         if end_token >= sentence.end:
             return None
         window_end = min(sentence.end, end_token + 9)
         words = [t.text.lower() for t in doc[end_token:window_end]]
         preps = {"extension": ("into",)}.get(key, ("of", "into", "within", "on", "in"))
+        if direct and key != "extension":
+            preps = (*preps, "the", "a", "an", words[0] if words else "")
         if not words or (words[0] not in preps and not (key == "extension" and "into" in words[:5])):
             return None
         if key == "extension" and "into" not in words[:5]:

@@ -75,7 +75,9 @@ def _absorb(target: Mention, other: Mention) -> None:
         target.numbers = list(other.numbers)
     target.labels.extend(label for label in [target.source, other.source, *other.labels]
                          if label != "narrative" and label not in target.labels)
-    if target.source != "narrative" and other.source == "narrative":
+    if target.source != "narrative" and other.source == "narrative" and \
+            len(other.text.split()) >= len(target.text.split()) - 1:
+        # the narrative names the finding unless a caption names it more fully
         target.block, target.text, target.start, target.end = other.block, other.text, other.start, other.end
 
 
