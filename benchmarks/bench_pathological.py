@@ -1,0 +1,84 @@
+"""5 MB files of pathological patterns through the input checks and `extract` (target: < 10 s each).
+
+    .venv/bin/python benchmarks/bench_pathological.py [--size 5000000] [--profile]
+
+Each pattern runs in its own process (time limit 600 s) so that memory is measured per file;
+the time is the parse alone, after warm-up. ``--profile`` prints the top functions of one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import machine, run_measured
+
+PATTERNS = {
+    "1x1x1x...": "1x",
+    "digit runs": "1234567890",
+    "dashes": "-",
+    "Fig Fig Fig": "Fig ",
+    "12.5 x 12.5 x ... cm": "12.5 x ",
+    "hyphenated line ends": "hyper-\nintense ",
+    "mixed": "Fig 1. 1x1x1 mm ---- 0123456789 L4-L5 no mass (",
+    "prose (reference cases)": None,
+}
+
+CHILD = """
+import sys, time, cProfile, pstats
+from caseconv.batch import Settings, warm
+from caseconv.pipeline import check_text, extract
+warm(Settings(outputs=()))
+data = open(sys.argv[1], 'rb').read()
+started = time.perf_counter()
+text, _ = check_text(data, sys.argv[1], max_bytes=len(data))
+if sys.argv[2] == 'profile':
+    cProfile.run('report = extract(text, "p")', sys.argv[1] + '.prof')
+    pstats.Stats(sys.argv[1] + '.prof').sort_stats('tottime').print_stats(12)
+else:
+    report = extract(text, 'p')
+print(f'SECONDS {time.perf_counter() - started:.2f} FINDINGS {len(report.findings)}')
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=5_000_000)
+    parser.add_argument("--only", help="one pattern name")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    print(machine())
+    print(f"| pattern ({args.size / 1e6:g} MB) | parse seconds | findings | peak memory (MiB) |")
+    print("|---|---:|---:|---:|")
+    folder = Path(tempfile.mkdtemp(prefix="caseconv-patho-"))
+    for name, pattern in PATTERNS.items():
+        if args.only and name != args.only:
+            continue
+        if pattern is None:
+            from _common import CASES
+
+            pattern = "\n\n".join(p.read_text(encoding="utf-8") for p in sorted(CASES.glob("*.txt")))
+        text = (pattern * (args.size // len(pattern) + 1))[: args.size]
+        path = folder / "case.txt"
+        path.write_text(text, encoding="utf-8")
+        try:
+            _, peak, result = run_measured([sys.executable, "-c", CHILD, str(path),
+                                            "profile" if args.profile else "time"], timeout=600)
+        except Exception as error:  # noqa: BLE001 - a time-out is a result too
+            print(f"| {name} | > 600 ({type(error).__name__}) | | |", flush=True)
+            continue
+        out = result.stdout.decode()
+        line = next((x for x in out.splitlines() if x.startswith("SECONDS")), None)
+        if line is None:
+            print(f"| {name} | failed: {result.stderr.decode().strip().splitlines()[-1:]} | | {peak / 2**20:.0f} |")
+            continue
+        fields = line.split()
+        print(f"| {name} | {fields[1]} | {fields[3]} | {peak / 2**20:.0f} |", flush=True)
+        if args.profile:
+            print(out)
+
+
+if __name__ == "__main__":
+    main()
