@@ -285,3 +285,45 @@ def test_procedures_modality_region_contrast() -> None:
                  "a mass.")
     found = {(p.modality, p.region.text if p.region else None) for p in report.procedures}
     assert {("US", "abdomen"), ("DX", "chest"), ("CT", "chest"), ("CT", "abdomen")} <= found
+
+
+# -- constructs found on reports outside the development set -----------------------------------
+def test_with_and_without_contrast_negates_nothing() -> None:
+    report = run("MRI of the brain with and without gadolinium demonstrated an enhancing mass in the frontal lobe.")
+    assert finding(report, "mass").presence == "present"
+    assert report.procedures[0].contrast == "with and without"
+
+
+def test_process_said_as_a_verb_names_its_object() -> None:
+    report = run("Findings:\nA disc extrusion at L4-L5 compresses the traversing right L5 nerve root.")
+    compression = finding(report, "compression")
+    assert compression.text == "compression of the traversing right L5 nerve root"
+    assert compression.laterality == "right" and [s.text for s in compression.sites] == ["nerve root"]
+
+
+def test_attributive_adjective_names_what_it_qualifies() -> None:
+    report = run("Findings:\nA few enlarged para-aortic lymph nodes were seen.")
+    assert "enlarged para-aortic lymph nodes" in finding(report, "enlarged").text
+
+
+def test_levels_from_to() -> None:
+    assert [level.text for level in levels("a mass extending from L1 to L2 vertebra")] == ["L1-L2"]
+
+
+def test_inline_heading_and_impression_diagnosis() -> None:
+    report = run("Findings: Ultrasound shows gallstones within the gallbladder.\n"
+                 "Impression: Findings are consistent with acute calculous cholecystitis.")
+    assert finding(report, "gallstones").sites[0].text == "gallbladder"
+    assert [(d.text, d.status) for d in report.diagnoses] == [("acute calculous cholecystitis", "confirmed")]
+
+
+def test_pathology_confirms_the_diagnosis() -> None:
+    report = run("A 45-year-old man. MRI revealed a mass in the frontal lobe. He underwent resection and "
+                 "histopathology confirmed glioblastoma.")
+    assert [(d.text, d.status) for d in report.diagnoses] == [("glioblastoma", "confirmed")]
+
+
+def test_words_inside_an_anatomy_name_are_not_findings() -> None:
+    report = run("Findings:\nNo free fluid was seen in the peritoneal cavity.")
+    assert [(f.text, f.presence) for f in report.findings] == [("free fluid", "absent")]
+    assert [s.text for s in report.findings[0].sites] == ["peritoneal cavity"]

@@ -336,6 +336,10 @@ class SentenceReader:
             return False
         if head.start == sentence.start:
             return False
+        following = self.doc[head.end] if head.end < sentence.end else None
+        if following is not None and (following.text.lower() in {"the", "a", "an", "into", "over", "upon"}
+                                      or any(a.token_start == head.end for a in self.anatomy)):
+            return True
         previous = self.doc[head.start - 1]
         subject_words = {"which", "that", "it", "and", "also", "further", "further,", "then"}
         return (previous.text.lower() in subject_words or previous.ent_type_ == "FINDING"

@@ -92,11 +92,22 @@ def _valid(region: str, number: int) -> bool:
     return 1 <= number <= _REGIONS[region]
 
 
+_FROM_TO = re.compile(r"\bfrom (?:the )?(?P<a>[CTLS]\d{1,2}) (?:to|through|till|until) (?:the )?(?P<b>[CTLS]\d{1,2})\b")
+
+
 def levels(text: str, offset: int = 0) -> list[Level]:
     """Spinal levels, normalised to "L2" or "L2-L3"; T levels only where the text is about the spine."""
     spine = bool(_SPINE_CONTEXT.search(text))
     found = []
+    ranges = []
+    for match in _FROM_TO.finditer(text):
+        joined = levels(f"{match['a']}-{match['b']} level")
+        if joined:
+            ranges.append((match.start("a"), match.end("b")))
+            found.append(Level(joined[0].text, offset + match.start("a"), offset + match.end("b")))
     for match in LEVEL.finditer(text):
+        if any(start <= match.start() < end for start, end in ranges):
+            continue
         r1, n1 = match["r1"], int(match["n1"])
         r2 = match["r2"] or r1
         n2 = int(match["n2"]) if match["n2"] else None

@@ -135,6 +135,8 @@ def to_finding(mention: Mention, clean: CleanText) -> Finding:
     for level, _, _ in mention.levels:
         if level not in levels:
             levels.append(level)
+    ranges = [set(expand_level(level)) for level in levels if "-" in level]
+    levels = [level for level in levels if "-" in level or not any(level in r for r in ranges)]
     measurements = tuple(Measurement(n.value, n.unit, n.text, clean.span(n.start, n.end), n.kind)
                          for n in mention.numbers)
     source = mention.source
