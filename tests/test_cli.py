@@ -127,8 +127,8 @@ def test_existing_outputs_need_overwrite(tmp_path: Path) -> None:
     ["convert", "-o", "out"],                                   # no case at all
     ["nonsense"],
 ])
-def test_usage_errors_exit_2(args: list[str], tmp_path: Path) -> None:
-    os.chdir(tmp_path)
+def test_usage_errors_exit_2(args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert not (tmp_path / "out").exists()
