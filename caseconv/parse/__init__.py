@@ -14,6 +14,7 @@ from caseconv.model import CaseReport
 from caseconv.parse import items
 from caseconv.parse.blocks import FINDING_KINDS, Block, blocks
 from caseconv.parse.findings import Mention, SentenceReader
+from caseconv.parse.measure import levels
 from caseconv.parse.merge import merge, to_finding
 from caseconv.parse.nlp import parse_rules, pipeline
 from caseconv.parse.text import InputError, clean, decode
@@ -49,6 +50,16 @@ def _block_index(found: list[Block], doc: object) -> dict[int, Block]:
     return index
 
 
+def _line_levels(text: str) -> dict[int, list[tuple[str, int, int]]]:
+    """Lines of a dictated report headed by a spinal level ("L4-L5: ..."): the level of each line."""
+    result: dict[int, list[tuple[str, int, int]]] = {}
+    for match in re.finditer(r"^[ \t]*([CTLS]\d{1,2}(?:\s?[-/]\s?[CTLS]?\d{1,2})?)\s*:", text, re.MULTILINE):
+        found = levels(match.group(1), match.start(1))
+        if found:
+            result[match.start()] = [(found[0].text, found[0].start, found[0].end)]
+    return result
+
+
 def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport:
     """Read one case report. ``mappings`` adds a site's table folders to the shipped ones."""
     cleaned = clean(text)
@@ -64,6 +75,7 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     mentions: list[Mention] = []
     modality_sentences = {doc[s].sent.start_char for _, s, _ in vocabulary.modalities(doc)}
     previous_in_block: dict[int, list[Mention]] = {}
+    line_levels = _line_levels(cleaned.text)
     for sentence in doc.sents:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind not in FINDING_KINDS:
@@ -74,6 +86,11 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
         if block.kind == "narrative" and not (imaging.search(body) or sentence.start_char in modality_sentences):
             continue
         found_here = reader.read(sentence, block)
+        line_start = cleaned.text.rfind("\n", 0, sentence.start_char) + 1
+        for level in line_levels.get(line_start, []):
+            for mention in found_here:
+                if not mention.levels:
+                    mention.levels.append(level)
         context = previous_in_block.setdefault(block.start, [])
         for mention in found_here:
             if mention.dependent and not mention.sites and mention.ref_key is None and context:

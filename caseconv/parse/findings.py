@@ -342,8 +342,7 @@ class SentenceReader:
             return True
         previous = self.doc[head.start - 1]
         subject_words = {"which", "that", "it", "and", "also", "further", "further,", "then"}
-        return (previous.text.lower() in subject_words or previous.ent_type_ == "FINDING"
-                or any(a.token_end == head.start for a in self.anatomy))
+        return previous.text.lower() in subject_words or previous.ent_type_ == "FINDING"
 
     def _complement(self, end_token: int, sentence: Any, key: str,
                     direct: bool = False) -> tuple[int | None, str | None] | None:
@@ -392,6 +391,9 @@ class SentenceReader:
 
     # -- attributes -----------------------------------------------------------------------
     def _nearest(self, mentions: list[Mention], token: int) -> Mention:
+        inside = [m for m in mentions if m.token_start <= token < m.token_end]
+        if inside:
+            return inside[0]
         before = [m for m in mentions if m.token_end <= token]
         if before:
             return before[-1]
@@ -429,6 +431,10 @@ class SentenceReader:
                 if not follows:
                     owner.laterality.add(_lateral_value(match.group(1)))
         for level in measure.levels(text, base):
+            if not text[: level.start - base].strip() and text[level.end - base:].lstrip().startswith(":"):
+                for mention in mentions:  # "L4-L5: ..." heads a dictated line about that level
+                    mention.levels.append((level.text, level.start, level.end))
+                continue
             token = doc.char_span(level.start, level.end, alignment_mode="expand")
             owner = self._nearest(mentions, token.start if token is not None else mentions[-1].token_end)
             owner.levels.append((level.text, level.start, level.end))

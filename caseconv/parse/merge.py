@@ -41,8 +41,12 @@ def _compatible(first: Mention, second: Mention) -> bool:
     a, b = combine_laterality(first.laterality), combine_laterality(second.laterality)
     if a and b and a != b:
         return False
-    if first.levels and second.levels and not (_vertebrae(first) & _vertebrae(second)):
-        return False
+    if first.levels and second.levels:
+        segments = [{level for level, _, _ in m.levels if "-" in level} for m in (first, second)]
+        if all(segments) and not segments[0] & segments[1]:
+            return False  # L4-L5 and L5-S1 share a vertebra, not a disc
+        if not _vertebrae(first) & _vertebrae(second):
+            return False
     if first.numbers and second.numbers and _values(first) != _values(second):
         return False
     if first.own_sites and second.own_sites and not first.own_sites & second.own_sites:
