@@ -22,7 +22,7 @@ from typing import Any
 
 import caseconv
 from caseconv import ids
-from caseconv.fhir import terms
+from caseconv.fhir import cancer, terms
 from caseconv.model import CaseReport, Code, Finding, Measurement, Site, Span
 
 VERSIONS = ("R4", "R5")
@@ -269,11 +269,12 @@ class _Writer:
             self.add(member, "Observation", "finding", str(index), "descriptor", str(j))
 
     def measurement(self, index: int, j: int, finding: Finding, measurement: Measurement) -> None:
-        kind = terms.measurement_kind(measurement.kind)
+        name = measurement.kind or terms.default_kinds(finding.measurements)[j]
+        kind = terms.measurement_kind(name)
         if kind:
-            code = {"coding": [kind], "text": measurement.kind}
+            code = {"coding": [kind], "text": name}
         else:
-            code = {"text": f"{measurement.kind or 'Measurement'} of {finding.text}"}
+            code = {"text": f"{name or 'Measurement'} of {finding.text}"}
         observation = self.imaging_observation(code, measurement.span)
         if finding.sites:
             observation["bodySite"] = self.site_concept(finding.sites[0], finding.laterality)
@@ -303,7 +304,7 @@ class _Writer:
     def conditions(self) -> None:
         for index, diagnosis in enumerate(self.report.diagnoses):
             evidence = self.ref("DiagnosticReport")
-            self.add({
+            condition: Json = {
                 "resourceType": "Condition",
                 "extension": [self.derivation(diagnosis.span)],
                 "clinicalStatus": _concept(terms.fhir_coding("clinical_active")),
@@ -312,7 +313,24 @@ class _Writer:
                 "subject": self.ref("Patient"),
                 **({"recordedDate": self.issued} if self.issued else {}),
                 "evidence": [{"reference": evidence}] if self.r5 else [{"detail": [evidence]}],
-            }, "Condition", str(index))
+            }
+            if diagnosis.status != "differential" and cancer.is_primary_cancer(diagnosis.code):
+                self.primary_cancer(condition)
+            self.add(condition, "Condition", str(index))
+
+    def primary_cancer(self, condition: Json) -> None:
+        """Shape a Condition after mCODE's PrimaryCancerCondition (rule in `caseconv.fhir.cancer`).
+
+        US Core's category (problem-list-item), and the coded sites of the lesions the
+        cancer explains as bodySite, each with the mCODE laterality qualifier in R4. The
+        profile is claimed in R4 only: mCODE is an R4 guide.
+        """
+        if not self.r5:
+            condition["meta"] = {"profile": [cancer.profile_url()]}
+        condition["category"] = [_concept(cancer.category())]
+        sites = cancer.body_sites(self.report.findings)
+        if sites:
+            condition["bodySite"] = [self.site_concept(site, laterality) for site, laterality in sites]
 
     def diagnostic_report(self) -> None:
         report = self.report

@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from caseconv.model import SYSTEM_URIS
+from caseconv.model import SYSTEM_URIS, Measurement
 
 
 @cache
@@ -36,6 +36,26 @@ def measurement_kind(kind: str | None) -> dict[str, str] | None:
     if not isinstance(entry, dict):
         return None
     return {"system": SYSTEM_URIS[entry["scheme"]], "code": entry["value"], "display": entry["display"]}
+
+
+def default_kinds(measurements: tuple[Measurement, ...]) -> list[str | None]:
+    """The kind assumed for each number of a finding that has none (``default_kinds`` table).
+
+    None where the number has a kind of its own, or where no default applies: more numbers
+    than the table knows, or a number that is not a length ("20 cc" is no diameter).
+    """
+    unkinded = [i for i, m in enumerate(measurements) if not m.kind]
+    result: list[str | None] = [None] * len(measurements)
+    defaults = table()["default_kinds"].get(str(len(unkinded)))
+    if not defaults or any(measurements[i].millimetres is None for i in unkinded):
+        return result
+    order = unkinded
+    if len(unkinded) == 2 and (measurements[unkinded[1]].millimetres or 0) > (
+            measurements[unkinded[0]].millimetres or 0):
+        order = [unkinded[1], unkinded[0]]
+    for index, kind in zip(order, defaults, strict=True):
+        result[index] = kind
+    return result
 
 
 def fhir_coding(name: str, code: str | None = None) -> dict[str, str]:

@@ -3,8 +3,9 @@
 fhir.resources alone accepts ``status: finished`` and numbers written as strings, so a
 bundle is checked four ways: the fhir.resources model parse, the official FHIR JSON
 Schema of each resource (shipped in ``schemas/``, draft-06, one resource at a time so the
-errors stay readable), reference integrity within the bundle, and the elements caseconv
-promises (every imaging Observation is ``partOf``/``derivedFrom`` the ImagingStudy).
+errors stay readable), reference integrity within the bundle, the elements caseconv
+promises (every imaging Observation is ``partOf``/``derivedFrom`` the ImagingStudy), and
+the rules of the guides resources claim (mCODE's primary cancer Condition).
 """
 
 from __future__ import annotations
@@ -186,6 +187,64 @@ def check_required(bundle: dict[str, Any]) -> list[str]:
     return problems
 
 
+_CONDITION_CATEGORIES = {
+    ("http://terminology.hl7.org/CodeSystem/condition-category", "problem-list-item"),
+    ("http://terminology.hl7.org/CodeSystem/condition-category", "encounter-diagnosis"),
+    ("http://hl7.org/fhir/us/core/CodeSystem/condition-category", "health-concern"),
+}
+_SCT = "http://snomed.info/sct"
+
+
+def _codings(concept: Any) -> list[dict[str, Any]]:
+    if not isinstance(concept, dict):
+        return []
+    return [c for c in concept.get("coding") or [] if isinstance(c, dict)]
+
+
+def check_guides(bundle: dict[str, Any]) -> list[str]:
+    """Rules of the guides a resource claims in ``meta.profile``: mCODE PrimaryCancerCondition.
+
+    Checked here because no profile validator runs offline: a US Core category, a coded
+    ``code``, and at most one mCODE laterality qualifier per bodySite, from its value set.
+    """
+    from caseconv.fhir.cancer import table
+
+    profile = table()["profile"]
+    problems: list[str] = []
+    for index, entry in enumerate(bundle.get("entry", [])):
+        resource = entry.get("resource") or {}
+        profiles = (resource.get("meta") or {}).get("profile") or []
+        if resource.get("resourceType") != "Condition" or profile["url"] not in profiles:
+            continue
+        where = f"entry[{index}].resource"
+        categories = {(c.get("system"), c.get("code")) for cat in resource.get("category") or []
+                      for c in _codings(cat)}
+        if not categories & _CONDITION_CATEGORIES:
+            problems.append(f"{where}.category: a primary cancer Condition needs a US Core category "
+                            "(problem-list-item, encounter-diagnosis or health-concern) [mcode]")
+        if not _codings(resource.get("code")):
+            problems.append(f"{where}.code: a primary cancer Condition needs a coded code [mcode]")
+        for number, site in enumerate(resource.get("bodySite") or []):
+            qualifiers = [e for e in (site.get("extension") or []) if isinstance(e, dict)
+                          and e.get("url") == profile["laterality_extension"]]
+            if len(qualifiers) > 1:
+                problems.append(f"{where}.bodySite[{number}].extension: at most one laterality "
+                                "qualifier [mcode]")
+            for qualifier in qualifiers:
+                codes = {(c.get("system"), c.get("code")) for c in _codings(qualifier.get("valueCodeableConcept"))}
+                if not codes & {(_SCT, value) for value in profile["laterality_values"]}:
+                    problems.append(f"{where}.bodySite[{number}].extension: laterality qualifier not in "
+                                    "mCODE LateralityQualifierVS [mcode]")
+    return problems
+
+
+def guess_version(bundle: dict[str, Any]) -> str:
+    """"R5" when the bundle parses as R5 but not as R4 (caseconv's R5 bundles say so nowhere)."""
+    if not check_model(bundle, "R4"):
+        return "R4"
+    return "R5" if not check_model(bundle, "R5") else "R4"
+
+
 def validate_bundle(path_or_dict: str | PathLike[str] | dict[str, Any], *, version: str = "R4",
                     schema: bool = True) -> list[str]:
     """All problems of a bundle (file path or dict), one line each, prefixed by its JSON path.
@@ -209,8 +268,9 @@ def validate_bundle(path_or_dict: str | PathLike[str] | dict[str, Any], *, versi
         problems += check_schema(bundle, version)
     problems += check_references(bundle)
     problems += check_required(bundle)
+    problems += check_guides(bundle)
     return problems
 
 
-__all__ = ["check_model", "check_references", "check_required", "check_schema", "load_schema",
-           "validate_bundle"]
+__all__ = ["check_guides", "check_model", "check_references", "check_required", "check_schema",
+           "guess_version", "load_schema", "validate_bundle"]
