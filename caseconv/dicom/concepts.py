@@ -47,6 +47,8 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "findings_section": ("LN", "Findings"),  # 59776-5, CID 7001
     "impressions_section": ("LN", "Impressions"),  # 19005-8, CID 7001
     "procedure_description": ("DCM", "ProcedureDescription"),  # 121065, CID 7002
+    # purpose of an image reference in TID 2002, CID 7003
+    "best_illustration": ("DCM", "BestIllustrationOfFinding"),  # 121080
 }
 
 #: What a number measures, by `Measurement.kind`: CID 7470 "Linear Measurement", plus

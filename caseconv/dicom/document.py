@@ -1,4 +1,12 @@
-"""Wrap a content tree in an SR document (SOP instance) without any images.
+"""Wrap a content tree in an SR document (SOP instance), with or without the study's images.
+
+With images (`images=`, ordered by `caseconv.dicom.images.ordered`), they are
+highdicom's evidence: patient and study come from the first (the latest study), every
+image is listed in Current Requested Procedure Evidence (other studies' in Pertinent
+Other Evidence), and what the images leave empty of Patient's Sex and Age is filled in
+from the report. The SR's own UIDs then derive from the case and the images' SOP
+Instance UIDs, and the content date defaults to the study's date and time. The rest of
+this note is about the usual case, without images.
 
 highdicom's SR classes take patient and study attributes from their first evidence
 dataset and refuse to build without one. A case report has no images, so `_carrier()`
@@ -22,7 +30,9 @@ highdicom's SOP-level checks), or build the template items once per concept.
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from collections.abc import Sequence
+from datetime import date, datetime, time
 
 import highdicom.sr as hsr
 from pydicom import Dataset
@@ -85,33 +95,77 @@ def _references(item: Dataset) -> bool:
                for child in item.get("ContentSequence", []))
 
 
+def study_datetime(image: Dataset) -> datetime | None:
+    """Study Date and Time of an image as a datetime (midnight without a time), or None."""
+    try:
+        day = DA(str(image.get("StudyDate", "") or ""))
+        moment = TM(str(image.get("StudyTime", "") or "")) if image.get("StudyTime") else None
+    except ValueError:
+        return None
+    if not isinstance(day, date):
+        return None
+    clock = moment if isinstance(moment, time) else time(0, 0)
+    return datetime.combine(day, clock.replace(tzinfo=None))
+
+
+def images_key(images: Sequence[Dataset]) -> str:
+    """A digest of the images' SOP Instance UIDs: part of the SR's UIDs when it has images."""
+    uids = sorted(str(ds.SOPInstanceUID) for ds in images)
+    return hashlib.sha256("\\".join(uids).encode("ascii")).hexdigest()[:32]
+
+
+def _fill_patient(sr: Dataset, report: CaseReport) -> None:
+    """Patient's Sex and Age from the report where the images leave them empty."""
+    if not sr.get("PatientSex"):
+        sr.PatientSex = _SEX.get(report.patient.sex or "", "")
+    age = patient_age(report.patient.age)
+    if age and not sr.get("PatientAge"):
+        sr.PatientAge = age
+
+
 def assemble(report: CaseReport, content: hsr.ContentSequence, template: str,
-             content_datetime: datetime | None = None) -> Dataset:
-    """The SR document of `report` with `content` as its tree (template "1500" or "2000")."""
+             content_datetime: datetime | None = None,
+             images: Sequence[Dataset] | None = None) -> Dataset:
+    """The SR document of `report` with `content` as its tree (template "1500" or "2000").
+
+    `images`, when given, must already be in `images.ordered` order; the tree may
+    reference only them.
+    """
     sop_class_uid, sr_class = _SOP_CLASSES[template]
     root = content[0]
-    if _references(root):
-        raise ValueError("an imageless SR must not reference instances")
-    when = content_datetime or DEFAULT_CONTENT_DATETIME
+    role: tuple[str, ...] = ()
+    if images:
+        evidence = list(images)
+        role = ("images", images_key(evidence))
+        when = content_datetime or study_datetime(evidence[0]) or DEFAULT_CONTENT_DATETIME
+    else:
+        if _references(root):
+            raise ValueError("an imageless SR must not reference instances")
+        evidence = [_carrier(report, sop_class_uid)]
+        when = content_datetime or DEFAULT_CONTENT_DATETIME
     sr = sr_class(
-        evidence=[_carrier(report, sop_class_uid)],
+        evidence=evidence,
         content=root,
-        series_instance_uid=dicom_uid(report, "sr-series", template),
+        series_instance_uid=dicom_uid(report, "sr-series", template, *role),
         series_number=1,
-        sop_instance_uid=dicom_uid(report, "sr", template),
+        sop_instance_uid=dicom_uid(report, "sr", template, *role),
         instance_number=1,
         manufacturer="caseconv",
         manufacturer_model_name="caseconv",
         software_versions=__version__,
         is_complete=True,
-        record_evidence=False,
+        record_evidence=bool(images),
         content_date=when.date(),
         content_time=when.time(),
         series_description=f"caseconv TID {template}",
+        specific_character_set="ISO_IR 192",  # UTF-8: case texts are not all ASCII
     )
-    for keyword in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"):
-        if keyword in sr:
-            delattr(sr, keyword)
+    if images:
+        _fill_patient(sr, report)
+    else:
+        for keyword in ("CurrentRequestedProcedureEvidenceSequence", "PertinentOtherEvidenceSequence"):
+            if keyword in sr:
+                delattr(sr, keyword)
     # highdicom stamps its own clock here and in the Contributing Equipment it adds
     sr.InstanceCreationDate = DA(when.date())
     sr.InstanceCreationTime = TM(when.time())

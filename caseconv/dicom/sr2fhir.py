@@ -173,6 +173,7 @@ class _Converter:
         observation["code"] = {"coding": [MEASUREMENT_GROUP]}
         shared: dict[str, Any] = {}
         members: list[tuple[str, Dataset]] = []
+        sites: list[tuple[str, Dataset]] = []
         tracking: dict[str, str] = {}
         for index, item in enumerate(group.get("ContentSequence", []), 1):
             child, name = f"{path}.{index}", _name(item)
@@ -188,16 +189,16 @@ class _Converter:
             elif name == FINDING_CATEGORY and value_type == "CODE":
                 observation["code"] = self.concept(item.ConceptCodeSequence, child)
                 observation["category"] = [{"coding": [MEASUREMENT_GROUP]}]
-            elif name == FINDING_SITE and "bodySite" not in shared:
-                shared.update(self.site(child, item))
             elif name == FINDING_SITE:
-                self.skip(child, item, "a second finding site (Observation.bodySite is 0..1)")
+                sites.append((child, item))
             elif name == METHOD and value_type == "CODE":
                 observation["method"] = self.concept(item.ConceptCodeSequence, child)
             elif value_type in ("NUM", "CODE", "TEXT"):
                 members.append((child, item))
             else:
                 self.skip(child, item, "not mapped (image reference, region or other context)")
+        if sites:
+            shared.update(self.sites(sites))
         if tracking:
             focus: dict[str, Any] = {}
             if "uid" in tracking:
@@ -216,12 +217,8 @@ class _Converter:
         if refs:
             observation["hasMember"] = refs
 
-    def site(self, path: str, item: Dataset) -> dict[str, Any]:
-        """Observation.bodySite (the site alone) and, with laterality, a BodyStructure reference.
-
-        A laterality is not a second coding of the site (codings of one CodeableConcept
-        must mean the same), so it goes in BodyStructure.includedStructure.laterality.
-        """
+    def structure(self, path: str, item: Dataset) -> dict[str, Any]:
+        """One BodyStructure.includedStructure: the site and its laterality modifier."""
         if item.get("ValueType") == "CODE":
             site = self.concept(item.ConceptCodeSequence, path)
             site["text"] = site["coding"][0]["display"]
@@ -233,13 +230,24 @@ class _Converter:
                 structure["laterality"] = self.concept(modifier.ConceptCodeSequence, f"{path}.{index}")
             else:
                 self.skip(f"{path}.{index}", modifier, "finding site modifier not mapped")
-        fields: dict[str, Any] = {"bodySite": site}
-        if "laterality" in structure:
+        return structure
+
+    def sites(self, items: list[tuple[str, Dataset]]) -> dict[str, Any]:
+        """Observation.bodySite (the first site alone) and a BodyStructure of every site.
+
+        Observation.bodySite is 0..1, so further sites go in the BodyStructure (R5), one
+        includedStructure each; so does laterality, which is not a second coding of the
+        site (codings of one CodeableConcept must mean the same). The BodyStructure is
+        made when there is more than one site or a laterality.
+        """
+        structures = [self.structure(path, item) for path, item in items]
+        fields: dict[str, Any] = {"bodySite": structures[0]["structure"]}
+        if len(structures) > 1 or any("laterality" in s for s in structures):
             body = {
                 "resourceType": "BodyStructure",
-                "id": str(uuid.uuid5(NAMESPACE, f"{self.sop_uid}/{path}")),
+                "id": str(uuid.uuid5(NAMESPACE, f"{self.sop_uid}/{items[0][0]}")),
                 "meta": {"profile": [GUIDE + "dicom-sr-finding-site"]},
-                "includedStructure": [structure],
+                "includedStructure": structures,
                 "patient": {"identifier": {"value": str(self.ds.get("PatientID", ""))}},
             }
             self.result.body_structures.append(body)
@@ -261,14 +269,17 @@ class _Converter:
             quantity.update(system=SYSTEM_URIS["UCUM"], code=_code_value(unit))
         observation["valueQuantity"] = quantity
         observation.update(shared)
+        sites: list[tuple[str, Dataset]] = []
         for index, child in enumerate(item.get("ContentSequence", []), 1):
             name = _name(child)
             if name == FINDING_SITE:
-                observation.update(self.site(f"{path}.{index}", child))
+                sites.append((f"{path}.{index}", child))
             elif name == METHOD and child.get("ValueType") == "CODE":
                 observation["method"] = self.concept(child.ConceptCodeSequence, f"{path}.{index}")
             else:
                 self.skip(f"{path}.{index}", child, "measurement modifier or reference not mapped")
+        if sites:
+            observation.update(self.sites(sites))
         self.result.observations.append(observation)
         return observation
 

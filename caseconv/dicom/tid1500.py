@@ -9,14 +9,20 @@ SR IOD allows (checked by DCMTK's dsrdump in the tests):
 - a number whose unit or kind pydicom cannot code stays as TEXT "Comment";
 - the diagnosis and differentials go in TID 1500's report-level "Qualitative
   Evaluations" container (highdicom builds measurement groups only).
+
+With images, a group whose finding a matched figure shows references those images as
+"Source of Measurement" (TID 1501's image row, CID 7551: "Best illustration of finding"
+is not among its purposes, so it is used in TID 2000 only).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 
 import highdicom.sr as hsr
 from highdicom.sr import CodedConcept, RelationshipTypeValues
+from pydicom import Dataset
 
 from caseconv import __version__
 from caseconv.dicom.concepts import (
@@ -112,8 +118,12 @@ def _finding_sites(finding: Finding) -> tuple[list[hsr.FindingSite], list[hsr.Co
     return sites, extra
 
 
-def measurement_group(report: CaseReport, index: int) -> hsr.MeasurementsAndQualitativeEvaluations:
-    """TID 1501 for `report.findings[index]`, tracked by the finding's text and a derived UID."""
+def measurement_group(report: CaseReport, index: int,
+                      images: Sequence[Dataset] = ()) -> hsr.MeasurementsAndQualitativeEvaluations:
+    """TID 1501 for `report.findings[index]`, tracked by the finding's text and a derived UID.
+
+    `images` are the instances the finding's figures were matched to (Source of Measurement).
+    """
     finding = report.findings[index]
     tracking = hsr.TrackingIdentifier(
         uid=dicom_uid(report, "finding", str(index)), identifier=finding.text
@@ -132,10 +142,13 @@ def measurement_group(report: CaseReport, index: int) -> hsr.MeasurementsAndQual
         finding_sites=sites or None,
         measurements=measurements or None,
         qualitative_evaluations=[hsr.QualitativeEvaluation(C["presence"], C[finding.presence])],
+        source_images=[hsr.SourceImageForMeasurementGroup(ds.SOPClassUID, ds.SOPInstanceUID)
+                       for ds in images] or None,
     )
     items = group[0].ContentSequence
-    for item in reversed(extra):  # before the presence evaluation, the last item
-        items.insert(len(items) - 1, item)
+    presence = len(items) - 1 - len(images)  # the evaluation precedes the image references
+    for item in reversed(extra):  # before the presence evaluation
+        items.insert(presence, item)
     if finding.code is None:  # where the Finding code would be: after the tracking ids
         items.insert(2, hsr.TextContentItem(C["finding"], finding.text, CONTAINS))
     return group
@@ -158,8 +171,11 @@ def report_evaluations(report: CaseReport) -> hsr.ContainerContentItem | None:
     return container
 
 
-def measurement_report(report: CaseReport) -> hsr.ContentSequence:
+def measurement_report(report: CaseReport,
+                       references: Mapping[int, Sequence[Dataset]] | None = None) -> hsr.ContentSequence:
     """The root of the TID 1500 tree (a one-item sequence).
+
+    `references` maps a finding index to the images its group references.
 
     highdicom's `MeasurementReport` needs at least one measurement group; a case with
     diagnoses but no findings gets the same root built item by item.
@@ -171,7 +187,8 @@ def measurement_report(report: CaseReport) -> hsr.ContentSequence:
         root = hsr.MeasurementReport(
             observation_context=observation_context(),
             procedure_reported=procedures_reported(report),
-            imaging_measurements=[measurement_group(report, i) for i in range(len(report.findings))],
+            imaging_measurements=[measurement_group(report, i, (references or {}).get(i, ()))
+                                  for i in range(len(report.findings))],
         )
     else:
         item = hsr.ContainerContentItem(C["document_title"], template_id="1500")

@@ -6,18 +6,25 @@ TID 2002 narrative items named from CID 7002. Every item is TEXT, as the case st
 it; a CODE item follows when the coder found a code. A finding that is absent or
 uncertain is never coded here (a CODE "Finding" would assert it): its text says so.
 Measurements and sites stay in the text; the TID 1500 SR carries them coded.
+
+With images, a finding's TEXT item is INFERRED FROM the images its figures were matched
+to, as "Best illustration of finding" (TID 2002's image row, CID 7003).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import highdicom.sr as hsr
 from highdicom.sr import CodedConcept, RelationshipTypeValues
+from pydicom import Dataset
 
 from caseconv.dicom.concepts import C, coded
 from caseconv.dicom.tid1500 import observation_context
 from caseconv.model import CaseReport, Code, Finding, HistoryItem
 
 CONTAINS = RelationshipTypeValues.CONTAINS
+INFERRED_FROM = RelationshipTypeValues.INFERRED_FROM
 
 
 def _items(name: CodedConcept, text: str, code: Code | None) -> list[hsr.ContentItem]:
@@ -42,6 +49,17 @@ def finding_text(finding: Finding) -> str:
     return text
 
 
+def _finding_items(finding: Finding, images: Sequence[Dataset]) -> list[hsr.ContentItem]:
+    items = _items(C["finding"], finding_text(finding),
+                   finding.code if finding.presence == "present" else None)
+    if images:
+        items[0].ContentSequence = hsr.ContentSequence([
+            hsr.ImageContentItem(C["best_illustration"], referenced_sop_class_uid=ds.SOPClassUID,
+                                 referenced_sop_instance_uid=ds.SOPInstanceUID,
+                                 relationship_type=INFERRED_FROM) for ds in images])
+    return items
+
+
 def history_text(item: HistoryItem) -> str:
     text = item.text
     if item.laterality and item.laterality not in text.lower():
@@ -57,16 +75,21 @@ def _section(heading: CodedConcept, items: list[hsr.ContentItem]) -> hsr.Contain
     return section
 
 
-def diagnostic_imaging_report(report: CaseReport) -> hsr.ContentSequence:
-    """The root of the TID 2000 tree (a one-item sequence); empty sections are left out."""
+def diagnostic_imaging_report(report: CaseReport,
+                              references: Mapping[int, Sequence[Dataset]] | None = None,
+                              ) -> hsr.ContentSequence:
+    """The root of the TID 2000 tree (a one-item sequence); empty sections are left out.
+
+    `references` maps a finding index to the images that illustrate it.
+    """
+    references = references or {}
     sections: list[tuple[CodedConcept, list[hsr.ContentItem]]] = [
         (C["history_section"], [i for h in report.history
                                 for i in _items(C["history_section"], history_text(h), h.code)]),
         (C["procedure_section"], [i for p in report.procedures
                                   for i in _items(C["procedure_description"], p.text, p.code)]),
-        (C["findings_section"], [i for f in report.findings
-                                 for i in _items(C["finding"], finding_text(f),
-                                                 f.code if f.presence == "present" else None)]),
+        (C["findings_section"], [i for n, f in enumerate(report.findings)
+                                 for i in _finding_items(f, references.get(n, ()))]),
         (C["impressions_section"], [i for d in sorted(report.diagnoses,
                                                        key=lambda d: d.status == "differential")
                                     for i in _items(C["differential"] if d.status == "differential"
