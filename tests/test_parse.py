@@ -327,3 +327,13 @@ def test_words_inside_an_anatomy_name_are_not_findings() -> None:
     report = run("Findings:\nNo free fluid was seen in the peritoneal cavity.")
     assert [(f.text, f.presence) for f in report.findings] == [("free fluid", "absent")]
     assert [s.text for s in report.findings[0].sites] == ["peritoneal cavity"]
+
+
+def test_caption_ends_at_its_sentence_in_pdf_text() -> None:
+    report = run("A 61-year-old man. CT of the abdomen showed a mass in the head of the pancreas.\n"
+                 "Fig. 1 Axial CT image shows a pancreatic head mass.\n"
+                 "The mass abutted the superior mesenteric vein. There was no encasement of the artery.\n")
+    assert report.figures[0].caption == "Fig. 1 Axial CT image shows a pancreatic head mass."
+    abutment = finding(report, "abutment")
+    assert abutment.source == "narrative" and abutment.presence == "present"
+    assert finding(report, "encasement").presence == "absent"

@@ -75,16 +75,24 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     mentions: list[Mention] = []
     modality_sentences = {doc[s].sent.start_char for _, s, _ in vocabulary.modalities(doc)}
     previous_in_block: dict[int, list[Mention]] = {}
+    imaging_context = False
     line_levels = _line_levels(cleaned.text)
     for sentence in doc.sents:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind not in FINDING_KINDS:
+            imaging_context = imaging_context and block is not None and block.kind == "heading"
             continue
         body = sentence.text
         if non_imaging.search(body) or diagnosis_cue.search(body):
+            imaging_context = False
             continue
-        if block.kind == "narrative" and not (imaging.search(body) or sentence.start_char in modality_sentences):
-            continue
+        if block.kind == "narrative":
+            # a narrative sentence reports imaging if it says so, or continues a sentence that did
+            is_imaging = bool(imaging.search(body)) or sentence.start_char in modality_sentences
+            if not (is_imaging or imaging_context):
+                imaging_context = False
+                continue
+            imaging_context = True
         found_here = reader.read(sentence, block)
         line_start = cleaned.text.rfind("\n", 0, sentence.start_char) + 1
         for level in line_levels.get(line_start, []):

@@ -121,8 +121,10 @@ def blocks(clean: CleanText, doc: Any) -> list[Block]:
             result.append(Block(body_start, end, "caption", caption[2]))
             previous_blank = False
             continue
-        if caption is not None and not indented and category in (None, "captions", "narrative"):
+        continues = caption is not None and not text[caption[0]:caption[1]].rstrip().endswith((".", "!", "?"))
+        if continues and not indented and category in (None, "captions", "narrative"):
             last = result[-1]
+            caption[1] = end
             result[-1] = Block(last.start, end, "caption", last.label)
             continue
         caption = None
