@@ -26,8 +26,9 @@ def machine() -> str:
     except OSError:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "?"
     return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({model}), {memory:.0f} GiB, "
-            f"Python {platform.python_version()}")
+            f"Python {platform.python_version()}; load average at start {load}")
 
 
 def make_corpus(n: int, folder: Path) -> Path:
