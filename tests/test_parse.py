@@ -337,3 +337,16 @@ def test_caption_ends_at_its_sentence_in_pdf_text() -> None:
     abutment = finding(report, "abutment")
     assert abutment.source == "narrative" and abutment.presence == "present"
     assert finding(report, "encasement").presence == "absent"
+
+
+def test_normal_statements_are_not_findings() -> None:
+    report = run("Findings:\nBowel gas pattern unremarkable, no air fluid levels.")
+    assert [(f.text, f.presence) for f in report.findings] == [("air fluid levels", "absent")]
+
+
+def test_follow_up_imaging_is_imaging_but_the_clinical_course_is_not() -> None:
+    report = run("A 58-year-old man. CT of the abdomen demonstrated gas within the left kidney. He was treated "
+                 "with antibiotics and no collection was drained. Follow-up CT after 2 weeks showed a small "
+                 "residual perinephric collection measuring 2.5 x 1.5 cm.")
+    collections = [f for f in report.findings if "collection" in f.text]
+    assert [(f.presence, [m.value for m in f.measurements]) for f in collections] == [("present", [2.5, 1.5])]

@@ -70,6 +70,7 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     rules = parse_rules()
     imaging = _cue(rules["imaging_cues"])
     non_imaging = _cue(rules["non_imaging_cues"])
+    clinical_course = _cue(rules["clinical_course_cues"])
     diagnosis_cue = _cue(rules["diagnosis_cues"] + ["differential diagnos*", "diagnosed"])
     reader = SentenceReader(cleaned, doc, vocabulary)
     mentions: list[Mention] = []
@@ -83,12 +84,13 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
             imaging_context = imaging_context and block is not None and block.kind == "heading"
             continue
         body = sentence.text
-        if non_imaging.search(body) or diagnosis_cue.search(body):
+        names_study = sentence.start_char in modality_sentences
+        if non_imaging.search(body) or diagnosis_cue.search(body) or (clinical_course.search(body) and not names_study):
             imaging_context = False
             continue
         if block.kind == "narrative":
             # a narrative sentence reports imaging if it says so, or continues a sentence that did
-            is_imaging = bool(imaging.search(body)) or sentence.start_char in modality_sentences
+            is_imaging = bool(imaging.search(body)) or names_study
             if not (is_imaging or imaging_context):
                 imaging_context = False
                 continue

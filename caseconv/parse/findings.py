@@ -34,6 +34,8 @@ _LATERALITY = re.compile(r"\b(left|right|bilateral|bilaterally|both)(?:[- ]sided
 _BODY_OF_LEVEL = re.compile(r"\bbod(?:y|ies) of (?:the )?(?=[CTLS]\d)", re.IGNORECASE)
 _THESE_LEVELS = re.compile(r"\b(?:these|those|the same|both) levels?\b", re.IGNORECASE)
 _ADJECTIVE = re.compile(r"(?:ic|ous|al|ed|ive|ar|ent|ant|oid|ible|able|ful|ing|-\w+)$", re.IGNORECASE)
+_NORMAL = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:(?:is|are|was|were|appears?|remains?)\s+)?(?:unremarkable|normal|"
+                     r"within normal limits|preserved|maintained|intact)\b", re.IGNORECASE)
 _OF_FOLLOWING = re.compile(r"^\s*(?:of|of the)\s", re.IGNORECASE)
 _INTERPRETATION = re.compile(r"\b(?:suggestive of|suggesting|consistent with|compatible with|representing|"
                              r"likely|probably|in keeping with|concerning for|suspicious for)\b")
@@ -210,6 +212,7 @@ class SentenceReader:
                 mentions.append(mention)
         if not mentions:
             return []
+        mentions = [m for m in mentions if not self._said_normal(m, sentence)]
         consumed = {id(m) for q in mentions for m in mentions if q.dependent and m is not q
                     and 0 <= m.token_start - q.token_end <= 3 and m.key == q.ref_key}
         mentions = [m for m in mentions if id(m) not in consumed]
@@ -217,6 +220,12 @@ class SentenceReader:
         self._attach(mentions, anatomy, sentence)
         self._link(mentions, sentence)
         return mentions
+
+    def _said_normal(self, mention: Mention, sentence: Any) -> bool:
+        """'Bowel gas pattern unremarkable': a normal statement, not a finding."""
+        rest = self.doc[mention.token_end: sentence.end].text
+        clause = re.split(r"[,;.]", rest, maxsplit=1)[0]
+        return bool(_NORMAL.search(clause)) and mention.presence == "present"
 
     @staticmethod
     def _key(ent: Any) -> str:
