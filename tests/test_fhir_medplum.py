@@ -7,34 +7,20 @@ saying so, when they are missing.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
+from fhir_helpers import medplum as mp
 from fhir_helpers.cases import minimal_report, sample_report
 
 from caseconv.fhir import bundle_json
 
-HELPER = Path(__file__).parent / "fhir_helpers" / "medplum_check.cjs"
-PREFIX = Path(os.environ.get("CASECONV_NODE_PREFIX", Path(__file__).parents[1] / ".deps" / "node"))
-
-pytestmark = [
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
-    pytest.mark.skipif(not (PREFIX / "node_modules" / "@medplum" / "core").is_dir(),
-                       reason=f"Medplum is not installed in {PREFIX}: run scripts/deps/fhir.sh"),
-]
+pytestmark = mp.NEEDS_MEDPLUM
+http = mp.http
 
 
-def medplum(text: str, tmp_path: Path) -> dict:
-    path = tmp_path / "bundle.json"
-    path.write_text(text, encoding="utf-8")
-    run = subprocess.run(["node", str(HELPER), str(PREFIX), str(path)], capture_output=True,
-                         text=True, timeout=120, check=False)
-    assert run.returncode == 0, run.stderr
-    return json.loads(run.stdout)
+def medplum(text: str, tmp_path) -> dict:
+    return mp.check(text, tmp_path)
 
 
 @pytest.mark.parametrize("report", [sample_report(), minimal_report()], ids=["sample", "minimal"])
@@ -69,30 +55,8 @@ def test_transaction_is_accepted_and_idempotent(tmp_path):
 @pytest.fixture(scope="module")
 def medplum_server():
     """Medplum's FHIR engine behind tests/fhir_helpers/medplum_server.cjs on 127.0.0.1."""
-    server = subprocess.Popen(["node", str(Path(__file__).parent / "fhir_helpers" / "medplum_server.cjs"),
-                               str(PREFIX)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        if not line:
-            pytest.fail(f"the Medplum server did not start: {server.stderr.read()}")
-        yield f"http://127.0.0.1:{json.loads(line)['port']}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def http(base: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    import urllib.error
-    import urllib.request
-
-    data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method="POST" if body else "GET",
-                                     headers={"Content-Type": "application/fhir+json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    with mp.server() as base:
+        yield base
 
 
 def test_transaction_over_http_rewrites_references_and_reads_back(medplum_server):
