@@ -350,3 +350,16 @@ def test_follow_up_imaging_is_imaging_but_the_clinical_course_is_not() -> None:
                  "residual perinephric collection measuring 2.5 x 1.5 cm.")
     collections = [f for f in report.findings if "collection" in f.text]
     assert [(f.presence, [m.value for m in f.measurements]) for f in collections] == [("present", [2.5, 1.5])]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("A 40-year-old man. CT revealed a mass. Renal oncocytoma was diagnosed.", [("Renal oncocytoma", "confirmed")]),
+    ("Abscess and lymphoma were considered in the differential diagnosis.",
+     [("Abscess", "differential"), ("lymphoma", "differential")]),
+    ("The differential diagnosis of a cystic renal mass includes cystic nephroma and abscess.",
+     [("cystic nephroma", "differential"), ("abscess", "differential")]),
+    ("Differential Diagnosis:\n- Meningioma\n- Schwannoma\n",
+     [("Meningioma", "differential"), ("Schwannoma", "differential")]),
+])
+def test_diagnosis_wordings(text: str, expected: list) -> None:
+    assert [(d.text, d.status) for d in run(text).diagnoses] == expected

@@ -260,8 +260,8 @@ def _split_list(text: str) -> list[tuple[int, int]]:
 
 def _diagnosis(clean: CleanText, start: int, end: int, status: str) -> Diagnosis | None:
     text = clean.text[start:end]
-    stripped = text.strip(" .,:;\n")
-    if not stripped or len(stripped) > 120:
+    stripped = re.sub(r"^(?:[-*\u2022\u00b7]|\d{1,2}[.)])\s*", "", text.strip(" .,:;\n")).strip(" .,:;\n")
+    if not stripped or len(stripped) > 120 or not re.search(r"[A-Za-z]{2}", stripped):
         return None
     offset = start + text.index(stripped)
     return Diagnosis(stripped, clean.span(offset, offset + len(stripped)), status=status)
@@ -328,8 +328,14 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
                      re.IGNORECASE)
     breaks = re.compile("|".join(re.escape(b) for b in rules["diagnosis_breaks"]), re.IGNORECASE)
     consequence = re.compile(r"\s(?:leading to|resulting in|causing|complicated by)\s", re.IGNORECASE)
-    differential = re.compile(r"differential(?: diagnos[ie]s)?(?: considerations?)?\s+(?:included|includes|include|"
-                              r"were|was|is|are)\s*:?\s*", re.IGNORECASE)
+    differential = re.compile(r"differentials?(?: diagnos[ie]s)?(?: considerations?)?(?: of [^,.;]{1,60}?)?\s+"
+                              r"(?:included|includes|include|were|was|is|are|considered were|comprised)\s*:?\s*",
+                              re.IGNORECASE)
+    considered = re.compile(r"^(?P<items>.+?)\s+(?:were|was) (?:considered|included) (?:in|as|among) (?:the )?"
+                            r"differential", re.IGNORECASE)
+    passive = re.compile(r"^(?:(?:the|a|an|finally|subsequently|eventually),?\s+)*(?P<dx>[^,;]{3,80}?)\s+was\s+"
+                         r"(?:finally\s+|eventually\s+|then\s+)?(?:diagnosed|confirmed)\b(?!\s+(?:as|with|by|on))",
+                         re.IGNORECASE)
     for sentence in doc.sents:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind in {"discussion", "ignore", "title", "heading", "exam"}:
@@ -353,6 +359,20 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
                 item = _diagnosis(clean, base + tail_start + start, base + tail_start + end, "differential")
                 if item:
                     result.append(item)
+            continue
+        match = considered.search(body)
+        if match:
+            for start, end in _split_list(match["items"]):
+                item = _diagnosis(clean, base + start, base + end, "differential")
+                if item:
+                    result.append(item)
+            continue
+        match = passive.search(body.strip())
+        if match and vocabulary.tables.lookup("diagnoses", match["dx"]) is not None:
+            offset = base + len(body) - len(body.lstrip())
+            item = _diagnosis(clean, offset + match.start("dx"), offset + match.end("dx"), "confirmed")
+            if item:
+                result.append(item)
             continue
         match = cue.search(body)
         if not match:
