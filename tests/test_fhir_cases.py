@@ -168,3 +168,17 @@ def test_transaction_is_stored_read_back_and_not_duplicated(name, medplum_server
     assert status == 200 and [e["response"]["status"] for e in again["entry"]] == ["200"] * len(bundle["entry"])
     stored = _search(medplum_server, f"/Observation?subject=Patient/{patient['id']}&_count=1000")
     assert len(stored) == len(observations)
+
+
+@cases
+@versions
+def test_cli_validate_accepts_the_written_bundle(name, version, tmp_path):
+    from click.testing import CliRunner
+
+    from caseconv.cli import main
+
+    path = tmp_path / f"{name}.fhir.json"
+    path.write_text(bundle_json(report(name), version=version), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", "--fhir-version", version, str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{path}: ok\n"

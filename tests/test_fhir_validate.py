@@ -129,3 +129,81 @@ def test_not_a_bundle_and_unreadable_file(tmp_path):
     (problem,) = validate_bundle(path)
     assert problem.startswith("$: cannot read the bundle")
     assert validate_bundle(json.loads('{"resourceType": "Bundle", "type": "collection"}')) == []
+
+
+def _status(b, i):
+    b["entry"][i]["resource"]["status"] = "finished"
+
+
+def _string_number(b, i):
+    b["entry"][i]["resource"]["valueQuantity"]["value"] = "12.1"
+
+
+def _unknown(b, i):
+    b["entry"][i]["resource"]["severityScore"] = 3
+
+
+def _dangling(b, i):
+    b["entry"][i]["resource"]["result"][1]["reference"] = "urn:uuid:00000000-0000-0000-0000-000000000000"
+
+
+def _no_part_of(b, i):
+    del b["entry"][i]["resource"]["partOf"]
+
+
+@pytest.mark.parametrize(("target", "change", "path"), [
+    (("Observation", "psoas mass"), _status, "resource.status"),
+    (("Observation", "long axis"), _string_number, "resource.valueQuantity.value"),
+    (("Condition", None), _unknown, "resource.severityScore"),
+    (("DiagnosticReport", None), _dangling, "resource.result[1].reference"),
+    (("Observation", "lymphadenopathy"), _no_part_of, "resource.partOf"),
+], ids=["status", "number-as-string", "unknown-element", "dangling-reference", "missing-partOf"])
+def test_cli_validate_rejects_broken_bundles_with_the_path(bundle, tmp_path, target, change, path):
+    from click.testing import CliRunner
+
+    from caseconv.cli import main
+
+    good = tmp_path / "good.fhir.json"
+    good.write_text(dumps(bundle), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(good)])
+    assert result.exit_code == 0, result.output
+    broken = copy.deepcopy(bundle)
+    i = index_of(broken, *target)
+    change(broken, i)
+    bad = tmp_path / "bad.fhir.json"
+    bad.write_text(dumps(broken), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(bad)])
+    assert result.exit_code == 1, result.output
+    assert f"{bad}: entry[{i}].{path}" in result.output
+
+
+def test_guess_version():
+    from caseconv.fhir.validate import guess_version
+
+    assert guess_version(build_bundle(sample_report())) == "R4"
+    assert guess_version(build_bundle(sample_report(), version="R5")) == "R5"
+    assert guess_version({"resourceType": "Bundle", "type": "collection"}) == "R4"
+
+
+def test_cli_validate_r5_bundle_with_the_flag(tmp_path):
+    from click.testing import CliRunner
+
+    from caseconv.cli import main
+
+    path = tmp_path / "r5.fhir.json"
+    path.write_text(dumps(build_bundle(sample_report(), version="R5")), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", "--fhir-version", "R5", str(path)])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.xfail(strict=True, reason="cli.py guesses R5 only from Bundle.meta mentioning fhirVersion, which "
+                   "caseconv's bundles never carry; caseconv.fhir.validate.guess_version would tell (reported)")
+def test_cli_validate_r5_bundle_without_the_flag(tmp_path):
+    from click.testing import CliRunner
+
+    from caseconv.cli import main
+
+    path = tmp_path / "r5.fhir.json"
+    path.write_text(dumps(build_bundle(sample_report(), version="R5")), encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
