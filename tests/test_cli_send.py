@@ -73,3 +73,22 @@ def test_a_receiver_that_is_down_fails_clearly(report, tmp_path: Path) -> None:
     result = CliRunner().invoke(send, [str(path), "--mllp", f"127.0.0.1:{free_port()}", "--retries", "1"])
     assert result.exit_code == 1 and "caseconv: error:" in result.output
     assert path.exists()
+
+
+def test_sr_is_stored_in_orthanc_by_c_store_and_stow(report, tmp_path: Path, tmp_path_factory) -> None:
+    from servers import orthanc as orthanc_server
+
+    from caseconv.dicom import write_sr
+
+    reason = orthanc_server.missing()
+    if reason:
+        pytest.skip(reason)
+    path = tmp_path / "sts_psoas.sr.dcm"
+    write_sr(report, path)
+    with orthanc_server.orthanc(tmp_path_factory.mktemp("orthanc-cli")) as server:
+        result = CliRunner().invoke(send, [str(path), "--pacs", f"{server.host}:{server.dicom_port}",
+                                           "--calling-aet", orthanc_server.CALLING_AET,
+                                           "--called-aet", server.aet, "--dicomweb", server.dicomweb])
+        assert result.exit_code == 0, result.output
+        studies = server.json("/dicom-web/studies", "application/dicom+json")
+        assert [s["0020000D"]["Value"][0] for s in studies] == [caseconv.ids.study_instance_uid(report)]
