@@ -317,3 +317,24 @@ def test_figures_sharing_a_label_get_their_own_series():
     i = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "ImagingStudy")
     assert validate_bundle(bundle) == [
         f"entry[{i}].resource.series[1].uid: duplicate series UID {uids[0]} [caseconv]"]
+
+
+def test_laterality_without_a_site_is_a_component_and_procedures_are_not_repeated():
+    from dataclasses import replace
+
+    report = sample_report()
+    sided = replace(report.findings[1], presence="present", laterality="right")
+    procedure = report.procedures[0]
+    twice = report.replace(findings=(report.findings[0], sided, report.findings[2]),
+                           procedures=(procedure, replace(procedure, modality="CT")))
+    for version in ("R4", "R5"):
+        bundle = Bundle(build_bundle(twice, version=version))
+        group = bundle.finding("lymphadenopathy")
+        (component,) = group["component"]
+        assert codes_of(component["code"]) == {(SCT, "272741003")}
+        assert codes_of(component["valueCodeableConcept"]) == {(SCT, "24028007")}
+        assert "bodySite" not in group and "bodyStructure" not in group
+        study = bundle.one("ImagingStudy")
+        assert study["description"] == procedure.text
+        assert len(study["procedure" if version == "R5" else "procedureCode"]) == 1
+        assert validate_bundle(bundle.bundle, version=version) == []

@@ -16,6 +16,7 @@ same report gives the same bytes, with no clock unless ``issued`` is given.
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -176,12 +177,13 @@ class _Writer:
         study["subject"] = self.ref("Patient")
         study["numberOfSeries"] = len(report.figures)
         if report.procedures:
-            concepts = [_cc(p.code, p.text) for p in report.procedures]
+            concepts = _unique([_cc(p.code, p.text) for p in report.procedures])
             if self.r5:
                 study["procedure"] = [{"concept": c} for c in concepts]
             else:
                 study["procedureCode"] = concepts
-            study["description"] = "; ".join(p.text for p in report.procedures)[:1024]
+            # one sentence may name several procedures ("chest radiograph, CT and bone scan"): once
+            study["description"] = "; ".join(dict.fromkeys(p.text for p in report.procedures))[:1024]
         default = self.modalities()[0] if len(self.modalities()) == 1 else "OT"
         series = []
         for number, figure in enumerate(report.figures, start=1):
@@ -244,7 +246,11 @@ class _Writer:
         for level in finding.levels:
             components.append({"code": _concept(terms.coding("finding_site")),
                                "valueCodeableConcept": {"text": level}})
-        if self.r5 and (finding.sites or finding.laterality):
+        if finding.laterality and not finding.sites:
+            # no site to qualify ("left sided hydronephrosis"): the side is a component of its own
+            components.append({"code": _concept(terms.coding("laterality")),
+                               "valueCodeableConcept": _concept(terms.coding(finding.laterality))})
+        if self.r5 and finding.sites:
             group["bodyStructure"] = self.ref("BodyStructure", str(index))
             self.body_structure(index, finding)
         group["derivedFrom"] = [self.ref("DocumentReference"),
@@ -290,9 +296,8 @@ class _Writer:
     def body_structure(self, index: int, finding: Finding) -> None:
         """R5: the guide's finding-site BodyStructure, one includedStructure per site."""
         laterality = _concept(terms.coding(finding.laterality)) if finding.laterality else None
-        sites = finding.sites or (Site(finding.text),)
         included = []
-        for site in sites:
+        for site in finding.sites:
             item: Json = {"structure": _cc(site.code, site.text)}
             if laterality:
                 item["laterality"] = laterality
@@ -422,6 +427,14 @@ def _if_none_exist(resource: Json) -> str:
     return f"identifier={chosen['system']}|{chosen['value']}"
 
 
+def _unique(concepts: list[Json]) -> list[Json]:
+    """Equal concepts once, in order (three procedures of one sentence share a text)."""
+    seen: dict[str, Json] = {}
+    for concept in concepts:
+        seen.setdefault(json.dumps(concept, sort_keys=True), concept)
+    return list(seen.values())
+
+
 def _presence_note(finding: Finding) -> str:
     return "" if finding.presence == "present" else f" ({finding.presence})"
 
@@ -453,8 +466,6 @@ def model_class(version: str, name: str) -> Any:
 
 def build(report: CaseReport, version: str, bundle_type: str, issued: datetime | None) -> Json:
     """Build the bundle as a dict, then run it through the fhir.resources Bundle model."""
-    import json
-
     raw = _Writer(report, version, bundle_type, issued).bundle()
     model = model_class(version, "Bundle").model_validate(raw)
     return json.loads(model.model_dump_json())
