@@ -53,10 +53,12 @@ def test_strictness(tmp_path: Path) -> None:
 
 def test_site_tables_override_the_shipped_ones(tmp_path: Path) -> None:
     (tmp_path / "anatomy.csv").write_text(HEADER.format(kind="anatomy") +
-                                          "psoas muscle,psoas,SCT,71616004,Muscle,DICOM PS3.16 CID 6202\n")
+                                          "thecal sac,dural sac,SCT,71616004,Muscle,a site's own table\n"
+                                          "kidney,,SCT,64033007,Kidney structure,a site's own display\n")
     tables = load_tables((str(tmp_path),))
-    assert tables.lookup("anatomy", "psoas").code.value == "71616004"
-    assert load_tables().lookup("anatomy", "psoas").code is None
+    assert tables.lookup("anatomy", "dural sac").code.value == "71616004"
+    assert tables.lookup("anatomy", "kidney").code.display == "Kidney structure"
+    assert load_tables().lookup("anatomy", "thecal sac").code is None
 
 
 def test_bad_table_names_file_and_row(tmp_path: Path) -> None:
