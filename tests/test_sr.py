@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from io import BytesIO
 from pathlib import Path
@@ -397,6 +398,29 @@ def test_tid2000_impressions_and_determinism():
         (key(codes.DCM.DifferentialDiagnosisImpression), "TEXT"),
         (key(codes.DCM.DifferentialDiagnosisImpression), "CODE")]
     srread(BytesIO(data))
+
+
+@pytest.mark.parametrize("template", ["1500", "2000"])
+def test_control_characters_of_the_source_become_spaces(template: str):
+    """A stray control character in the case text must not make the SR invalid (dciodvfy)."""
+    report = make_report()
+    thecal = report.findings[3]
+    changed = report.replace(
+        findings=(*report.findings[:3], dataclasses.replace(thecal, text="Thecal\x1fsac\tindentation\x00")),
+        diagnoses=(dataclasses.replace(report.diagnoses[0], code=None, text="soft tissue\nsarcoma\x0b"),
+                   *report.diagnoses[1:]))
+    ds = read(written(f"control characters {template}", report=changed, template=template))
+
+    def texts(item):
+        for child in item.get("ContentSequence", []):
+            if "TextValue" in child:
+                yield child.TextValue
+            yield from texts(child)
+
+    values = list(texts(ds))
+    assert any(v.startswith("Thecal sac indentation") for v in values)
+    assert "soft tissue\nsarcoma" in values  # LF is allowed in UT
+    assert not any(c in v for v in values for c in "\x1f\t\x00\x0b")
 
 
 # --- validators on every SR written above (keep these last) ---------------------------------

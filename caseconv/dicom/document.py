@@ -34,6 +34,7 @@ the template items once per concept.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from datetime import date, datetime, time
 
@@ -90,6 +91,26 @@ def _carrier(report: CaseReport, sop_class_uid: str) -> Dataset:
 
 
 _REFERENCE_TYPES = {"IMAGE", "COMPOSITE", "WAVEFORM"}
+#: Control characters a text value may not hold (PS3.5 6.1.3): UT keeps LF, FF and CR;
+#: a code meaning (LO) none. Each becomes a space.
+_UT_CONTROLS = re.compile(r"[\x00-\x09\x0b\x0e-\x1f\x7f]")
+_LO_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(item: Dataset) -> None:
+    """Replace control characters in every text value and code meaning of the tree.
+
+    The parser keeps the input's characters (its spans index into it), so a stray
+    control character of the source reaches the writer; dciodvfy rejects it.
+    """
+    if "TextValue" in item and _UT_CONTROLS.search(item.TextValue):
+        item.TextValue = _UT_CONTROLS.sub(" ", item.TextValue)
+    for keyword in ("ConceptNameCodeSequence", "ConceptCodeSequence"):
+        for code in item.get(keyword, []):
+            if _LO_CONTROLS.search(code.get("CodeMeaning", "")):
+                code.CodeMeaning = _LO_CONTROLS.sub(" ", code.CodeMeaning)
+    for child in item.get("ContentSequence", []):
+        _printable(child)
 
 
 def _references(item: Dataset) -> bool:
@@ -136,6 +157,7 @@ def assemble(report: CaseReport, content: hsr.ContentSequence, template: str,
     """
     sop_class_uid, sr_class = _SOP_CLASSES[template]
     root = content[0]
+    _printable(root)
     role: tuple[str, ...] = ()
     if images:
         evidence = list(images)
