@@ -28,6 +28,11 @@ MAX_BYTES = 5_000_000
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 #: Control characters that plain text does not contain (tab, newlines, form feed and ESC aside).
 _CONTROL = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D, 0x1B}
+#: Characters that FHIR strings may not hold (controls; whitespace other than space, tab, CR, LF),
+#: replaced one for one so that every offset stays: line-like ones by a line break, the rest by a space.
+_UNUSUAL = {**{c: " " for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)}, 0x7F: " ", 0x0B: "\n", 0x85: "\n",
+            0x2028: "\n", 0x2029: "\n", 0x1680: " ", **{c: " " for c in range(0x2000, 0x200B)},
+            0x202F: " ", 0x205F: " ", 0x3000: " "}
 #: Warning given when nothing of a case report was recognised.
 NO_CONTENT = "no recognisable case content (no findings, diagnoses or procedures)"
 
@@ -66,6 +71,11 @@ def check_text(data: bytes, name: str, *, max_bytes: int = MAX_BYTES) -> tuple[s
         raise CaseError(f"{name}: binary data (control characters), not a text file")
     if not text.strip():
         raise CaseError(f"{name}: the file is empty (whitespace only)")
+    replaced = sum(1 for c in text if ord(c) in _UNUSUAL and c != "\f")  # page breaks are expected
+    if replaced or "\f" in text:
+        text = text.translate(_UNUSUAL)
+    if replaced:
+        more.append(f"{replaced} control or unusual space characters read as spaces or line breaks")
     return text, warnings + more
 
 

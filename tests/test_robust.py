@@ -66,6 +66,15 @@ def test_utf16_with_bom_is_read_with_a_warning() -> None:
     assert warnings == ["read as UTF-16"]
 
 
+@pytest.mark.parametrize("char", ["\x1f", "\x0b", "\x7f", "\u2028", "\u3000", "\x85"])
+def test_unusual_characters_are_read_one_for_one(char: str) -> None:
+    raw = f"MRI: a 3 cm{char}abscess in the left psoas.\nDiagnosis: psoas{char}abscess.\n"
+    text, warnings = check_text(raw.encode(), "c.txt")
+    assert len(text) == len(raw) and char not in text
+    assert warnings == ["2 control or unusual space characters read as spaces or line breaks"]
+    assert check_text(b"page 1\n\x0cpage 2\n", "c.txt") == ("page 1\n page 2\n", [])
+
+
 def test_larger_than_max_bytes(tmp_path: Path) -> None:
     case = tmp_path / "big.txt"
     case.write_bytes(b"mass " * 1000)
@@ -296,8 +305,10 @@ def test_mutated_cases_write_valid_outputs(warm: None, tmp_path_factory: pytest.
     from caseconv.dicom.validate import validate_sr
     from caseconv.fhir.validate import validate_bundle
 
-    text, _ = case
-    if not text.strip():
+    text, encoding = case
+    try:
+        text, _ = check_text(text.encode(encoding, "replace"), "case.txt")
+    except CaseError:
         return
     out = tmp_path_factory.mktemp("out")
     result, _, written, _ = pipeline.convert_text(text, "case", "case.txt", out)
