@@ -51,6 +51,8 @@ _FOLD = str.maketrans({
     "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
     "\u2212": "-", "\u00d7": "x", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
     "\u00a0": " ", "\t": " ", "\r": " ",
+    # other control characters (form feeds from PDF page breaks, stray unit separators) are spaces
+    **{code: " " for code in [*range(0, 9), 11, 12, *range(14, 32), 127, *range(128, 160)]},
 })
 _LIGATURES = {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl",
               "\ufb05": "st", "\ufb06": "st"}
