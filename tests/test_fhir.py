@@ -338,3 +338,27 @@ def test_laterality_without_a_site_is_a_component_and_procedures_are_not_repeate
         assert study["description"] == procedure.text
         assert len(study["procedure" if version == "R5" else "procedureCode"]) == 1
         assert validate_bundle(bundle.bundle, version=version) == []
+
+
+def odd_characters_report():
+    """The sample with a control character, NBSP, line separator and BOM in a finding's text."""
+    from dataclasses import replace
+
+    report = sample_report()
+    text = report.text.replace("No lymphadenopathy", "No\u00a0lymph\x1fden\u2028pat\ufeffy")
+    assert len(text) == len(report.text)
+    finding = replace(report.findings[1], text="lymph\x1fden\u2028pat\ufeffy")
+    return report.replace(text=text, findings=(report.findings[0], finding, report.findings[2]))
+
+
+@pytest.mark.parametrize("version", ["R4", "R5"])
+def test_control_characters_and_odd_spaces_become_spaces(version):
+    report = odd_characters_report()
+    bundle = Bundle(build_bundle(report, version=version))
+    group = bundle.finding("lymph den pat y")
+    (start, end), = derivation_spans(group)
+    assert report.text[start:end] == report.findings[1].text  # offsets still index the source text
+    document = bundle.all("DocumentReference")[0]
+    assert base64.b64decode(document["content"][0]["attachment"]["data"]).decode("utf-8") == report.text
+    assert "\x1f" not in bundle_json(report, version=version)
+    assert validate_bundle(bundle.bundle, version=version) == []

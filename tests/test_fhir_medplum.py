@@ -85,3 +85,11 @@ def test_transaction_over_http_rewrites_references_and_reads_back(medplum_server
     assert absent["valueCodeableConcept"]["coding"][0]["code"] == "272519000"
     status, study = http(medplum_server, "/" + long_axis["partOf"][0]["reference"])
     assert status == 200 and study["identifier"][1]["system"] == "urn:dicom:uid"
+
+
+def test_odd_characters_pass_medplum(tmp_path):
+    from test_fhir import odd_characters_report
+
+    result = medplum(bundle_json(odd_characters_report(), bundle_type="transaction"), tmp_path)
+    assert result["errors"] == [] and result["warnings"] == []
+    assert set(result["transaction"]["first"]["statuses"]) == {"201"}

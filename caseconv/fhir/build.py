@@ -7,7 +7,10 @@ Observation per measurement and per qualitative evaluation (descriptor). Presenc
 group's value (CID 240 Present / Absent / Undetermined). Everything extracted from the
 text carries a ``derivation-reference`` extension (offset, length) into the
 DocumentReference that holds the source text. Figures become R4 Media / R5
-DocumentReferences with their captions, and ImagingStudy series (one per figure).
+DocumentReferences with their captions, and ImagingStudy series (one per figure). A
+diagnosis is a Condition; an asserted primary cancer is shaped after mCODE's
+PrimaryCancerCondition (rule and data in `caseconv.fhir.cancer`). Numbers written without
+a kind get the SR writer's default kinds (``default_kinds`` in codes.json).
 
 All ids are uuid5 over the text's digest and a role (`caseconv.ids.content_uuid`): the
 same report gives the same bytes, with no clock unless ``issued`` is given.
@@ -464,8 +467,34 @@ def model_class(version: str, name: str) -> Any:
     return get_fhir_model_class(name)
 
 
+def _printable(char: str) -> bool:
+    return char in " \t\r\n" or not (ord(char) < 32 or char.isspace() or char == "\ufeff")
+
+
+#: What FHIR strings may not hold, each made a space (one for one, so offsets hold).
+_TRANSLATION = str.maketrans({c: " " for c in [*map(chr, range(0x3001)), "\ufeff"] if not _printable(c)})
+
+
+def clean_strings(node: Any) -> Any:
+    """Every string with control characters and unusual spaces made plain spaces.
+
+    FHIR's string pattern allows space, tab, CR, LF and non-space characters only; PDF text
+    brings U+001F, NBSP, U+2028 or a BOM, which that pattern refuses where its space class
+    is Unicode-wide (Python, JavaScript), and XHTML refuses control characters in the
+    narrative. Spans point into the DocumentReference's base64 copy of the text, which
+    keeps every character, so offsets stay right.
+    """
+    if isinstance(node, str):
+        return node.translate(_TRANSLATION)
+    if isinstance(node, dict):
+        return {key: clean_strings(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [clean_strings(value) for value in node]
+    return node
+
+
 def build(report: CaseReport, version: str, bundle_type: str, issued: datetime | None) -> Json:
     """Build the bundle as a dict, then run it through the fhir.resources Bundle model."""
-    raw = _Writer(report, version, bundle_type, issued).bundle()
+    raw = clean_strings(_Writer(report, version, bundle_type, issued).bundle())
     model = model_class(version, "Bundle").model_validate(raw)
     return json.loads(model.model_dump_json())
