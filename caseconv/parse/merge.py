@@ -27,6 +27,12 @@ def _family(key: str) -> str:
     return _FAMILIES.get(key, key)
 
 
+def _related(first: str, second: str) -> bool:
+    """One observation: the same family, or a specific name and its general head ("renal mass", "mass")."""
+    return (_family(first) == _family(second) or first.endswith(" " + second)
+            or second.endswith(" " + first))
+
+
 def _vertebrae(mention: Mention) -> set[str]:
     return {v for level, _, _ in mention.levels for v in expand_level(level)}
 
@@ -107,8 +113,9 @@ def merge(mentions: list[Mention]) -> list[Mention]:
     _inherit(mentions)
     merged: list[Mention] = []
     for mention in mentions:
-        target = next((m for m in merged if _family(m.key) == _family(mention.key) and _compatible(m, mention)
-                       and (m.key == mention.key or m.own_sites & mention.own_sites)), None)
+        target = next((m for m in merged if _related(m.key, mention.key) and _compatible(m, mention)
+                       and (m.key == mention.key or m.own_sites & mention.own_sites or
+                            _family(m.key) != _family(mention.key))), None)
         if target is None:
             target = next((m for m in merged if _same_lesion(m, mention)), None)
         if target is None:
