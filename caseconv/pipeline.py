@@ -231,6 +231,11 @@ def convert_text(text: str, stem: str, name: str, outdir: Path | None, *, output
     into ``outdir`` unless it is None. Returns the conversion, the serialised outputs, the
     files written and warnings. Errors other than `CaseError` are bugs, left to the caller.
     """
+    from caseconv.parse.nlp import pipeline
+
+    limit = pipeline(mappings)[0].max_length
+    if len(text) > limit:  # spaCy refuses longer texts (E088); say so instead of failing inside the parser
+        raise CaseError(f"{name}: {len(text)} characters, more than the parser takes ({limit})")
     report = extract(text, stem, mappings=mappings)
     bundle = sr = None
     if "fhir" in outputs:

@@ -86,6 +86,14 @@ def test_larger_than_max_bytes(tmp_path: Path) -> None:
     assert not list((tmp_path / "o").iterdir())
 
 
+def test_text_longer_than_the_parser_takes(warm: None) -> None:
+    from caseconv.parse.nlp import pipeline as nlp
+
+    text = "mass " * (nlp()[0].max_length // 5 + 1)
+    with pytest.raises(CaseError, match="c.txt: .* characters, more than the parser takes"):
+        pipeline.convert_text(text, "c", "c.txt", None)
+
+
 def test_unreadable_path(tmp_path: Path) -> None:
     with pytest.raises(CaseError, match="cannot read"):
         read_case(tmp_path)  # a folder
