@@ -109,6 +109,9 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
 
     tables = load_tables(extra)
     nlp = medspacy.load(medspacy_enable=["medspacy_tokenizer"])
+    # spaCy's 1,000,000-character guard protects its parser and NER, which this pipeline does not
+    # use; case files are accepted up to 5 MB (the CLI's --max-bytes), so allow that and a margin.
+    nlp.max_length = 12_000_000
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("caseconv_line_breaks")
     matcher = nlp.add_pipe("medspacy_target_matcher")
