@@ -14,9 +14,10 @@ from caseconv.model import CaseReport
 from caseconv.parse import items
 from caseconv.parse.blocks import FINDING_KINDS, Block, blocks
 from caseconv.parse.findings import Mention, SentenceReader
+from caseconv.parse.index import Sentences
 from caseconv.parse.measure import levels
 from caseconv.parse.merge import merge, to_finding
-from caseconv.parse.nlp import parse_rules, pipeline
+from caseconv.parse.nlp import apply_context, parse_rules, pipeline
 from caseconv.parse.text import InputError, clean, decode
 
 __all__ = ["InputError", "decode", "parse"]
@@ -65,6 +66,7 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     cleaned = clean(text)
     nlp, vocabulary = pipeline(mappings)
     doc = nlp(cleaned.text)
+    apply_context(doc, vocabulary.context)
     found = blocks(cleaned, doc)
     kinds = _block_index(found, doc)
     rules = parse_rules()
@@ -74,7 +76,8 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     diagnosis_cue = _cue(rules["diagnosis_cues"] + ["differential diagnos*", "diagnosed"])
     reader = SentenceReader(cleaned, doc, vocabulary)
     mentions: list[Mention] = []
-    modality_sentences = {doc[s].sent.start_char for _, s, _ in vocabulary.modalities(doc)}
+    sentences = Sentences(doc)
+    modality_sentences = {sentences.of(s).start_char for _, s, _ in vocabulary.modalities(doc)}
     previous_in_block: dict[int, list[Mention]] = {}
     imaging_context = False
     line_levels = _line_levels(cleaned.text)

@@ -18,6 +18,7 @@ from typing import Any
 
 from caseconv.parse import measure
 from caseconv.parse.blocks import Block
+from caseconv.parse.index import ByStart
 from caseconv.parse.nlp import Vocabulary, parse_rules
 from caseconv.parse.text import CleanText
 
@@ -39,6 +40,10 @@ _NORMAL = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:(?:is|are|was|were|appears?|remain
 _OF_FOLLOWING = re.compile(r"^\s*(?:of|of the)\s", re.IGNORECASE)
 _INTERPRETATION = re.compile(r"\b(?:suggestive of|suggesting|consistent with|compatible with|representing|"
                              r"likely|probably|in keeping with|concerning for|suspicious for)\b")
+#: More findings or sites than this in one sentence is not a report: the rest is not read.
+MAX_PER_SENTENCE = 100
+#: Tokens of the longest table name (a bound for looking back from a position).
+_LONGEST_NAME = 12
 _LINK_WORDS = frozenset({"with", "causing", "resulting", "producing", "and"})
 
 
@@ -111,12 +116,18 @@ class SentenceReader:
     def __init__(self, clean: CleanText, doc: Any, vocabulary: Vocabulary) -> None:
         self.clean = clean
         self.doc = doc
+        self.text = clean.text  # the doc's text (spaCy rebuilds doc.text on every access)
         self.vocabulary = vocabulary
         rules = parse_rules()
         self.dependent = set(rules["dependent_heads"])
         self.process = set(rules["process_heads"])
         self.unsited = set(rules["unsited_heads"])
+        self.findings = ByStart([e for e in doc.ents if e.label_ == "FINDING"], lambda e: e.start)
         self.anatomy = self._anatomy_matches()
+        self.sites = ByStart(self.anatomy, lambda a: a.token_start)
+        self.inside_anatomy = {(e.start, e.end) for e in self.findings.items
+                               for a in self.sites.between(e.start - _LONGEST_NAME, e.start + 1)
+                               if e.end <= a.token_end and a.token_end - a.token_start > len(e)}
 
     def _anatomy_matches(self) -> list[_Anatomy]:
         doc = self.doc
@@ -130,36 +141,38 @@ class SentenceReader:
             if start >= last_end:
                 chosen.append((start, end, term))
                 last_end = end
-        heads = [(e.start, e.end) for e in doc.ents if e.label_ == "FINDING"]
         tissue = set(parse_rules()["tissue_words"])
         result = []
         for start, end, term in chosen:
-            if any(h_start <= start and end <= h_end and (term in tissue or (start, end) == (h_start, h_end))
-                   for h_start, h_end in heads):
+            heads = self.findings.between(start - _LONGEST_NAME, start + 1)
+            if any(h.start <= start and end <= h.end and (term in tissue or (start, end) == (h.start, h.end))
+                   for h in heads):
                 continue
             span = doc[start:end]
             result.append(_Anatomy(span.start_char, span.end_char, term, None, start, end))
-        for match in _BODY_OF_LEVEL.finditer(doc.text):
+        for match in _BODY_OF_LEVEL.finditer(self.text):
             token_start = doc.char_span(match.start(), match.start() + 4, alignment_mode="expand")
             if token_start is not None:
                 result.append(_Anatomy(match.start(), match.end(), "vertebral body", None,
                                        token_start.start, token_start.end))
         result.sort(key=lambda a: a.start)
         self._coordinate(result)
-        modalities = [(start, end) for _, start, end in self.vocabulary.modalities(doc)]
+        modalities = ByStart([(start, end) for _, start, end in self.vocabulary.modalities(doc)], lambda m: m[0])
         for item in result:
+            near = modalities.between(item.token_start - _LONGEST_NAME - 3, item.token_end + 1)
             item.region = any(m_start == item.token_end or m_start <= item.token_start < m_end or
                               (0 <= item.token_start - m_end <= 3 and re.sub(
                                   r"\s*\b(?:left|right|bilateral)\b", "", doc[m_end:item.token_start].text.lower())
                                in {"of", "of the"})
-                              for m_start, m_end in modalities)
+                              for m_start, m_end in near)
         return result
 
     def _coordinate(self, anatomy: list[_Anatomy]) -> None:
         """'third and lateral ventricles' also names the third ventricle; 'left X and Y': Y is left."""
-        text = self.doc.text
+        text = self.text
         tables = self.vocabulary.tables
         added = []
+        ends = {a.end for a in anatomy}
         for item in anatomy:
             before = text[max(0, item.start - 40): item.start]
             lateral = re.search(r"\b(left|right|bilateral|both)(?:[- ]sided)?\s+(?:(?:main|upper|lower|middle|"
@@ -172,8 +185,8 @@ class SentenceReader:
             if coordinated and len(words) >= 2:
                 candidate = f"{coordinated.group(1)} {words[-1]}"
                 concept = tables.lookup("anatomy", candidate)
-                if concept is not None and not any(a.end == item.start - len(coordinated.group(0))
-                                                   + len(coordinated.group(1)) for a in anatomy):
+                if concept is not None and item.start - len(coordinated.group(0)) + len(coordinated.group(1)) \
+                        not in ends:
                     begin = item.start - len(coordinated.group(0))
                     span = self.doc.char_span(begin, begin + len(coordinated.group(1)), alignment_mode="expand")
                     if span is not None:
@@ -190,10 +203,9 @@ class SentenceReader:
     def read(self, sentence: Any, block: Block) -> list[Mention]:
         """The finding mentions of one sentence, with their attributes attached."""
         doc = self.doc
-        inside_anatomy = {(e.start, e.end) for e in doc.ents for a in self.anatomy
-                          if a.token_start <= e.start and e.end <= a.token_end and a.token_end - a.token_start > len(e)}
-        ents = [e for e in doc.ents if e.label_ == "FINDING" and sentence.start <= e.start < sentence.end
-                and (e.start, e.end) not in inside_anatomy]
+        # a sentence of a report names a few findings; hostile text can name thousands
+        ents = [e for e in self.findings.between(sentence.start, sentence.end)
+                if (e.start, e.end) not in self.inside_anatomy][:MAX_PER_SENTENCE]
         groups: list[list[Any]] = []
         for ent in ents:
             modifier = groups[-1][-1] if groups else None
@@ -216,7 +228,7 @@ class SentenceReader:
         consumed = {id(m) for q in mentions for m in mentions if q.dependent and m is not q
                     and 0 <= m.token_start - q.token_end <= 3 and m.key == q.ref_key}
         mentions = [m for m in mentions if id(m) not in consumed]
-        anatomy = [a for a in self.anatomy if sentence.start_char <= a.start < sentence.end_char]
+        anatomy = self.sites.between(sentence.start, sentence.end)[:MAX_PER_SENTENCE]
         self._attach(mentions, anatomy, sentence)
         self._link(mentions, sentence)
         return mentions
@@ -285,7 +297,8 @@ class SentenceReader:
                     end_token = new_end
         if complement is None and not verb and head_text.endswith(("ed", "ous")):
             # an attributive adjective names what it qualifies: "enlarged para-aortic lymph nodes"
-            following = next((a for a in self.anatomy if end_token <= a.token_start <= end_token + 3
+            following = next((a for a in self.sites.between(end_token, end_token + 4)
+                              if end_token <= a.token_start <= end_token + 3
                               and a.token_end <= sentence.end and all(
                                   re.fullmatch(r"[a-z]+(?:-[a-z]+)*|-", t.text.lower())
                                   for t in doc[end_token:a.token_start])), None)
@@ -299,7 +312,7 @@ class SentenceReader:
                 text = "extension " + doc[into:end_token].text
         elif verb and end_token > head.end:
             # "the mass compresses the nerve root" names the finding "compression of the nerve root"
-            site = next((a for a in self.anatomy if head.end <= a.token_start < end_token), None)
+            site = next(iter(self.sites.between(head.end, end_token)), None)
             if site is not None:
                 text = f"{key} of {doc[head.end:end_token].text}" if doc[head.end].text.lower() in {
                     "the", "a", "an"} else f"{key} of {doc[site.token_start:end_token].text}"
@@ -326,7 +339,7 @@ class SentenceReader:
         for i in range(sentence.start, copula):
             if doc[i].text in {",", ";", ":"} and doc[i + 1].text.lower() != "and":
                 clause_start = i + 1
-        subject = next((a.token_start for a in self.anatomy if clause_start <= a.token_start and a.token_end <= copula),
+        subject = next((a.token_start for a in self.sites.between(clause_start, copula) if a.token_end <= copula),
                        None)
         if subject is None:
             return None
@@ -347,7 +360,7 @@ class SentenceReader:
             return False
         following = self.doc[head.end] if head.end < sentence.end else None
         if following is not None and (following.text.lower() in {"the", "a", "an", "into", "over", "upon"}
-                                      or any(a.token_start == head.end for a in self.anatomy)):
+                                      or self.sites.at(head.end)):
             return True
         previous = self.doc[head.start - 1]
         subject_words = {"which", "that", "it", "and", "also", "further", "further,", "then"}
@@ -368,25 +381,25 @@ class SentenceReader:
             return None
         if key == "extension" and "into" not in words[:5]:
             return None
-        for anatomy in self.anatomy:
-            if end_token < anatomy.token_start <= end_token + 8 and anatomy.token_end <= sentence.end:
+        for anatomy in self.sites.between(end_token + 1, end_token + 9):
+            if anatomy.token_end <= sentence.end:
                 between = doc[end_token:anatomy.token_start]
                 if any(t.text in {",", ";", "."} for t in between):
                     break
-                heads_between = any(e.label_ == "FINDING" and e.start >= end_token and e.end <= anatomy.token_start
-                                    for e in doc.ents)
+                heads_between = any(e.end <= anatomy.token_start
+                                    for e in self.findings.between(end_token, anatomy.token_start))
                 if heads_between and key != "extension":
                     break
                 chain_end = anatomy.token_end
-                for following in self.anatomy:
+                for following in self.sites.between(chain_end, chain_end + 40):
                     gap = doc[chain_end:following.token_start]
                     if following.token_start >= chain_end and following.token_end <= sentence.end and \
                             following.token_start - chain_end <= 3 and all(
                             t.text.lower() in {"and", "or", ",", "the", "both", "left", "right"} for t in gap):
                         chain_end = following.token_end
                 return chain_end, None
-        for ent in doc.ents:
-            if ent.label_ == "FINDING" and end_token < ent.start <= end_token + 3:
+        for ent in self.findings.between(end_token + 1, end_token + 4):
+            if ent.label_ == "FINDING":
                 rule = ent._.target_rule
                 return None, rule.metadata["concept"] if rule is not None and rule.metadata else None
         if words[0] == "on" and len(words) > 1:
@@ -451,7 +464,7 @@ class SentenceReader:
             token = doc.char_span(number.start, number.end, alignment_mode="expand")
             position = token.start if token is not None else mentions[-1].token_end
             owner = self._nearest(mentions, position)
-            if _OF_FOLLOWING.match(doc.text[number.end: number.end + 8]):
+            if _OF_FOLLOWING.match(self.text[number.end: number.end + 8]):
                 owner = next((m for m in mentions if 0 <= m.token_start - position <= 5), owner)
             owner.numbers.append(number)
         if _THESE_LEVELS.search(text):

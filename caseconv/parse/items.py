@@ -9,6 +9,7 @@ from caseconv.coding.tables import normalize
 from caseconv.model import MODALITIES, Age, Diagnosis, Figure, HistoryItem, Patient, Procedure, Quantity, Site
 from caseconv.parse import measure
 from caseconv.parse.blocks import SKIP_KINDS, Block
+from caseconv.parse.index import ByStart, Sentences
 from caseconv.parse.nlp import Vocabulary, parse_rules
 from caseconv.parse.text import CleanText
 
@@ -56,12 +57,12 @@ def history(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Voc
     text = clean.text
     items: list[HistoryItem] = []
     seen: set[str] = set()
+    symptom_ents = ByStart([e for e in doc.ents if e.label_ == "SYMPTOM"], lambda e: e.start)
     for sentence in doc.sents:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind not in {"history", "narrative"}:
             continue
-        symptoms = [e for e in doc.ents if e.label_ == "SYMPTOM" and sentence.start <= e.start < sentence.end]
-        symptoms = [e for e in symptoms if not e._.is_negated]
+        symptoms = [e for e in symptom_ents.between(sentence.start, sentence.end) if not e._.is_negated][:20]
         found = measure.duration(sentence.text)
         laterality = None
         for ent in symptoms:
@@ -178,16 +179,17 @@ def procedures(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: 
                figures_found: list[Figure], has_enhancement: bool) -> list[Procedure]:
     """Imaging procedures: each modality with the region it names and the contrast used."""
     tables = vocabulary.tables
-    anatomy = [(doc.vocab.strings[i], s, e) for i, s, e in vocabulary.anatomy(doc)]
+    anatomy = ByStart([(doc.vocab.strings[i], s, e) for i, s, e in vocabulary.anatomy(doc)], lambda a: a[1])
+    sentences = Sentences(doc)
     found: dict[tuple[str, str | None], dict[str, Any]] = {}
     order: list[tuple[str, str | None]] = []
     for start, end, modality in _modality_matches(doc, vocabulary):
-        block = kinds.get(doc[start].sent.start_char)
+        sentence = sentences.of(start)
+        block = kinds.get(sentence.start_char)
         if block is None or block.kind in SKIP_KINDS:
             continue
-        sentence = doc[start].sent
         region = None
-        for term, a_start, a_end in anatomy:
+        for term, a_start, a_end in anatomy.between(start - 12, end + 5):
             gap = re.sub(r"\b(?:left|right|bilateral)\b", "", doc[end:a_start].text.lower()).split()
             near_after = 0 <= a_start - end <= 4 and " ".join(gap) in {"of", "of the", "", "the"}
             near_before = 0 <= start - a_end <= 1
@@ -283,7 +285,9 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
     result: list[Diagnosis] = []
     if any(block.kind == "diagnosis" for block in kinds.values()):
         return result
-    matches = sorted(((s, e) for _, s, e in vocabulary.diagnoses(doc)), key=lambda m: (m[0], -(m[1] - m[0])))
+    matches = ByStart(sorted(((s, e) for _, s, e in vocabulary.diagnoses(doc)), key=lambda m: (m[0], -(m[1] - m[0]))),
+                      lambda m: m[0])
+    ents = ByStart(list(doc.ents), lambda e: e.start)
     for sentence in doc.sents:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind in {"discussion", "ignore", "title", "heading", "exam", "history",
@@ -299,13 +303,14 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
         cue_end = sentence.start_char + min(m.end() for m in (pathology, interprets) if m) \
             if (pathology or interprets) and block.kind != "impression" else sentence.start_char
         last_end = -1
-        for start, end in matches:
+        for start, end in matches.between(sentence.start, sentence.end)[:20]:
             span = doc[start:end]
             if not (sentence.start <= start < sentence.end) or span.start_char < cue_end or start < last_end:
                 continue
             last_end = end
-            if any(e._.is_negated for e in doc.ents if e.start <= start < e.end) or re.search(
-                    r"\b(?:no|without|negative for)\s+(?:\w+\s+){0,2}$", doc.text[max(0, span.start_char - 30):
+            negated = any(e._.is_negated for e in ents.between(start - 12, start + 1) if e.start <= start < e.end)
+            if negated or re.search(
+                    r"\b(?:no|without|negative for)\s+(?:\w+\s+){0,2}$", clean.text[max(0, span.start_char - 30):
                                                                           span.start_char], re.IGNORECASE):
                 continue
             begin = start
@@ -336,6 +341,7 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
     passive = re.compile(r"^(?:(?:the|a|an|finally|subsequently|eventually),?\s+)*(?P<dx>[^,;]{3,80}?)\s+was\s+"
                          r"(?:finally\s+|eventually\s+|then\s+)?(?:diagnosed|confirmed)\b(?!\s+(?:as|with|by|on))",
                          re.IGNORECASE)
+    all_ents = ByStart(list(doc.ents), lambda e: e.start)
     for sentence in doc.sents:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind in {"discussion", "ignore", "title", "heading", "exam"}:
@@ -379,7 +385,7 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
             continue
         tail_start = match.end()
         tail = body[tail_start:]
-        hedged = any(e._.is_uncertain for e in doc.ents if sentence.start <= e.start < sentence.end) or \
+        hedged = any(e._.is_uncertain for e in all_ents.between(sentence.start, sentence.end)) or \
             re.search(r"\b(?:likely|probable|suggestive|suspected|possible)\b", body[: match.start()], re.IGNORECASE)
         status = "provisional" if hedged else "confirmed"
         pieces = [(0, len(tail))]

@@ -72,6 +72,8 @@ class Vocabulary:
     modalities: Any
     diagnoses: Any
     tables: Tables
+    #: medspaCy's ConText component, run by `apply_context` on the sentences that hold targets only.
+    context: Any = None
 
 
 def _section_rules() -> list[Any]:
@@ -84,8 +86,35 @@ def _section_rules() -> list[Any]:
         words = [{"LOWER": w.lower()} for w in row["literal"].replace("-", " - ").split()]
         rules.append(SectionRule(row["literal"], row["category"], pattern=[*words, {"ORTH": ":"}]))
         rules.append(SectionRule(row["literal"], row["category"],
-                                 pattern=[*words, {"IS_SPACE": True, "TEXT": {"REGEX": "\n"}}]))
+                                 pattern=[*words, {"IS_SPACE": True}]))
     return rules
+
+
+def _phrases(pattern: list[dict[str, Any]], limit: int = 2000) -> list[str] | None:
+    """The phrases a token pattern of LOWER / LOWER IN / optional tokens matches, or None."""
+    phrases = [""]
+    for token in pattern:
+        if set(token) - {"LOWER", "OP"} or token.get("OP", "?") != "?":
+            return None
+        value = token["LOWER"]
+        options = value["IN"] if isinstance(value, dict) and set(value) == {"IN"} else [value]
+        if not all(isinstance(o, str) for o in options):
+            return None
+        if "OP" in token:
+            options = [*options, ""]
+        phrases = [f"{p} {o}".strip() for p in phrases for o in options]
+        if len(phrases) > limit:
+            return None
+    return sorted({p for p in phrases if p})
+
+
+def _as_literals(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """A rule's token pattern spelled out as literal phrases: spaCy's PhraseMatcher costs a
+    fraction of its Matcher per token, and ConText runs over every sentence with a finding."""
+    phrases = _phrases(row["pattern"]) if row.get("pattern") else None
+    if phrases is None:
+        return [row]
+    return [{**{k: v for k, v in row.items() if k != "pattern"}, "literal": phrase} for phrase in phrases]
 
 
 def _context_rules(defaults_path: str) -> list[Any]:
@@ -94,9 +123,11 @@ def _context_rules(defaults_path: str) -> list[Any]:
 
     with (shipped_folder() / "context_rules.json").open(encoding="utf-8") as handle:
         data = json.load(handle)
+    with open(defaults_path, encoding="utf-8") as handle:
+        defaults = json.load(handle)["context_rules"]
     removed = {literal.lower() for literal in data.get("remove_default_literals", [])}
-    defaults = [r for r in ConTextRule.from_json(defaults_path) if r.literal.lower() not in removed]
-    return defaults + [ConTextRule.from_dict(row) for row in data["context_rules"]]
+    rows = [r for r in defaults if r["literal"].lower() not in removed] + data["context_rules"]
+    return [ConTextRule.from_dict(literal) for row in rows for literal in _as_literals(row)]
 
 
 @lru_cache(maxsize=4)
@@ -114,7 +145,9 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
     nlp.max_length = 12_000_000
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("caseconv_line_breaks")
-    matcher = nlp.add_pipe("medspacy_target_matcher")
+    # matches go to a span group and become entities in one step: medspaCy's "ents" mode adds
+    # them one at a time, which is quadratic in the number of matches
+    matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": "group"})
     ignored = set(parse_rules()["ignored_heads"])
     for kind, label in (("findings", "FINDING"), ("symptoms", "SYMPTOM")):
         rules = []
@@ -124,8 +157,10 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
             for variant in _plurals(name.lower()):
                 rules.append(TargetRule(variant, label, attributes=None, metadata={"concept": concept.term}))
         matcher.add(rules)
+    nlp.add_pipe("caseconv_set_ents")
     context = nlp.add_pipe("medspacy_context", config={"rules": None})
     context.add(_context_rules(context.DEFAULT_RULES_FILEPATH))
+    nlp.remove_pipe("medspacy_context")
     sectionizer = nlp.add_pipe("medspacy_sectionizer", config={"rules": None, "require_start_line": True})
     sectionizer.add(_section_rules())
 
@@ -144,15 +179,69 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
         return phrases
 
     vocabulary = Vocabulary(phrase_matcher("anatomy"), phrase_matcher("modalities"),
-                            phrase_matcher("diagnoses"), tables)
+                            phrase_matcher("diagnoses"), tables, context)
     return nlp, vocabulary
+
+
+#: Tokens of the largest piece of a document ConText sees at once.
+_CONTEXT_PIECE = 400
+_CONTEXT_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
+
+
+def apply_context(doc: Any, context: Any) -> None:
+    """Run ConText on the runs of sentences that hold a target, and copy its verdicts to ``doc``.
+
+    ConText's matcher costs the same for every token; most of a report's tokens are in
+    sentences with no finding, so this keeps hostile input (a megabyte of "Fig Fig ...")
+    from costing seconds per megabyte.
+    """
+    from spacy.tokens import Doc, Span
+
+    from caseconv.parse.index import ByStart, Sentences
+
+    sentences = Sentences(doc)
+    runs: list[list[Any]] = []
+    ents_by_sentence: dict[int, list[Any]] = {}
+    for ent in doc.ents:
+        ents_by_sentence.setdefault(sentences.of(ent.start).start, []).append(ent)
+    ents = ByStart(list(doc.ents), lambda e: e.start)
+    previous_end = None
+    for sentence in sentences.spans:
+        if sentence.start not in ents_by_sentence:
+            previous_end = None
+            continue
+        # ConText pairs every modifier with every target of its document: keep the pieces small
+        if previous_end == sentence.start and runs and sentence.end - runs[-1][0] <= _CONTEXT_PIECE:
+            runs[-1][1] = sentence.end
+        else:
+            runs.append([sentence.start, sentence.end])
+        previous_end = sentence.end
+    for start, end in runs:
+        # a fresh small Doc per piece (Span.as_doc reads all of the document's entities each time)
+        tokens = doc[start:end]
+        sub = Doc(doc.vocab, words=[t.text for t in tokens], spaces=[bool(t.whitespace_) for t in tokens],
+                  sent_starts=[i == 0 or bool(t.is_sent_start) for i, t in enumerate(tokens)])
+        originals = ents.between(start, end)
+        sub.set_ents([Span(sub, e.start - start, e.end - start, label=e.label_) for e in originals])
+        context(sub)
+        for original, ent in zip(originals, sub.ents):
+            for flag in _CONTEXT_FLAGS:
+                if getattr(ent._, flag):
+                    setattr(original._, flag, True)
 
 
 def _register() -> None:
     from spacy.language import Language
+    from spacy.util import filter_spans
 
     if "caseconv_line_breaks" in Language.factories:
         return
+
+    @Language.component("caseconv_set_ents")
+    def set_ents(doc: Any) -> Any:
+        """The target matcher's spans as entities, the longest of overlapping ones."""
+        doc.set_ents(filter_spans(list(doc.spans.get("medspacy_spans", []))))
+        return doc
 
     @Language.component("caseconv_line_breaks")
     def line_breaks(doc: Any) -> Any:

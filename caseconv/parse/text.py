@@ -63,7 +63,8 @@ CAPTION_START = re.compile(
     re.IGNORECASE,
 )
 _HEADING = re.compile(r"^[A-Z][A-Za-z /&'-]{0,40}:\s*$")
-_CITATION = re.compile(r"(?<=[a-z]{3}[.,;:)])\d{1,3}(?:[,-]\d{1,3})*(?=\s|$)")
+_DROPPED = re.compile(r"(?P<citation>(?<=[a-z]{3}[.,;:)])\d{1,3}(?:[,-]\d{1,3})*(?=\s|$))|(?P<run>([^\w\s])\3{5,})")
+_LIGATURE_CHARS = re.compile("[\ufb00-\ufb06]")
 
 
 @dataclass(frozen=True)
@@ -102,14 +103,29 @@ def _is_break(previous: str, following: str) -> bool:
     return len(prev) < 30
 
 
+def _fold(segment: str, position: int, out: list[str], offsets: list[int]) -> None:
+    """Append ``segment`` folded, with the source offset of each output character."""
+    if not _LIGATURE_CHARS.search(segment):
+        out.append(segment.translate(_FOLD))
+        offsets.extend(range(position, position + len(segment)))
+        return
+    for offset, char in enumerate(segment):
+        replacement = _LIGATURES.get(char) or char.translate(_FOLD)
+        out.append(replacement)
+        offsets.extend([position + offset] * len(replacement))
+
+
 def clean(source: str) -> CleanText:
-    """Join PDF-wrapped lines, rejoin hyphenated words, fold ligatures and dashes."""
+    """Join PDF-wrapped lines, rejoin hyphenated words, fold ligatures and dashes.
+
+    Also dropped, with their offsets: reference numbers glued to words, and all but three
+    characters of a run of one punctuation mark (rules of dashes or dots in PDF text).
+    """
     lines = source.split("\n")
     out: list[str] = []
     offsets: list[int] = []
     position = 0
     for index, line in enumerate(lines):
-        body = line
         trailing = len(line) - len(line.rstrip())
         if index + 1 < len(lines):
             nxt = lines[index + 1]
@@ -120,12 +136,10 @@ def clean(source: str) -> CleanText:
         hyphen_join = (not is_break and stripped.endswith("-") and len(stripped) > 1
                        and stripped[-2].isalpha() and nxt[:1].islower()
                        and not re.match(r"(and|or|to)\b", nxt))
-        for offset, char in enumerate(body[: len(body) - trailing] if not is_break else body):
-            if hyphen_join and offset == len(stripped) - 1:
-                continue
-            replacement = _LIGATURES.get(char) or char.translate(_FOLD)
-            out.extend(replacement)
-            offsets.extend([position + offset] * len(replacement))
+        segment = line if is_break else line[: len(line) - trailing]
+        if hyphen_join:
+            segment = segment[:-1]
+        _fold(segment, position, out, offsets)
         if index + 1 < len(lines):
             newline_at = position + len(line)
             if is_break:
@@ -140,10 +154,12 @@ def clean(source: str) -> CleanText:
     keep_offsets: list[int] = []
     citations: list[int] = []
     last = 0
-    for match in _CITATION.finditer(text):
-        keep_text.append(text[last: match.start()])
-        keep_offsets.extend(offsets[last: match.start()])
-        citations.append(len(keep_offsets))
+    for match in _DROPPED.finditer(text):
+        start = match.start() if match.group("citation") else match.start() + 3
+        keep_text.append(text[last:start])
+        keep_offsets.extend(offsets[last:start])
+        if match.group("citation"):
+            citations.append(len(keep_offsets))
         last = match.end()
     keep_text.append(text[last:])
     keep_offsets.extend(offsets[last:])
