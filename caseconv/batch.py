@@ -81,6 +81,10 @@ class Settings:
     overwrite: bool = False
     max_bytes: int = MAX_BYTES
     verbose: bool = False
+    #: a folder of the study's DICOM images: patient and study come from them, figures are matched to series
+    images: str | None = None
+    #: where HL7 v2 ORU^R01 messages go (with "hl7" in outputs); the output folder if None
+    hl7_dir: Path | None = None
 
 
 @dataclass
@@ -265,7 +269,8 @@ def convert_one(source: Source, settings: Settings, index: int = 0) -> Outcome:
         result, files, written, more = convert_text(
             text, source.stem, source.name, settings.outdir, outputs=settings.outputs,
             fhir_version=settings.fhir_version, bundle_type=settings.bundle_type,
-            sr_template=settings.sr_template, mappings=settings.mappings, overwrite=settings.overwrite)
+            sr_template=settings.sr_template, mappings=settings.mappings, overwrite=settings.overwrite,
+            images=settings.images, hl7_dir=settings.hl7_dir)
     except CaseError as error:
         outcome.error, outcome.fatal = str(error), error.fatal
     except Exception as error:  # noqa: BLE001 - a parser or writer bug must not stop the batch

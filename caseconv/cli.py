@@ -214,6 +214,11 @@ instead of "bundle" and "sr". A summary goes to standard error (and to --summary
               help="1500: Imaging Measurement Report (Comprehensive 3D SR); 2000: Basic Diagnostic Imaging Report.")
 @click.option("--glob", "pattern", default="*.txt", show_default=True, help="Files to take from folders.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--images", type=click.Path(exists=True, file_okay=False),
+              help="A folder of the study's DICOM images: patient and study taken from them, figures matched "
+                   "to their series and referenced from the SR.")
+@click.option("--hl7v2", "hl7_dir", type=click.Path(file_okay=False),
+              help="Also write an HL7 v2.5.1 ORU^R01 message per case (<stem>.hl7) into this folder.")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: one per core, one per 16 cases at most].")
 @click.option("--max-bytes", type=click.IntRange(min=1), default=MAX_BYTES, show_default=True,
@@ -226,7 +231,8 @@ instead of "bundle" and "sr". A summary goes to standard error (and to --summary
               help="Details of errors (messages, tracebacks) and unmapped terms by name; may show case text.")
 @mappings_option
 def convert(cases: tuple[str, ...], outdir: str | None, fmt: str, outputs: str, fhir_version: str,
-            bundle_type: str, sr_template: str, pattern: str, overwrite: bool, jobs: int | None, max_bytes: int,
+            bundle_type: str, sr_template: str, pattern: str, overwrite: bool, images: str | None,
+            hl7_dir: str | None, jobs: int | None, max_bytes: int,
             summary_json: str | None, progress: bool | None, quiet: bool, verbose: bool,
             mappings: tuple[str, ...]) -> None:
     from caseconv import batch
@@ -239,14 +245,24 @@ def convert(cases: tuple[str, ...], outdir: str | None, fmt: str, outputs: str, 
         sources = batch.collect_sources(cases, pattern, max_bytes=max_bytes)
     except batch.UsageError as error:
         raise click.UsageError(str(error)) from None
-    if target is not None:
+    for folder in (target, Path(hl7_dir) if hl7_dir else None):
+        if folder is not None:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise click.ClickException(f"{folder}: cannot create the output folder: {error.strerror}") from None
+    kinds = tuple(outputs.split(",")) + (("hl7",) if hl7_dir else ())
+    if images:
+        from caseconv.pipeline import CaseError, study_images
+
         try:
-            target.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise click.ClickException(f"{target}: cannot create the output folder: {error.strerror}") from None
-    settings = batch.Settings(outdir=target, ndjson=fmt == "ndjson", outputs=tuple(outputs.split(",")),
+            study_images(images)
+        except (CaseError, ValueError) as error:
+            raise click.BadParameter(str(error), param_hint="--images") from None
+    settings = batch.Settings(outdir=target, ndjson=fmt == "ndjson", outputs=kinds,
                               fhir_version=fhir_version, bundle_type=bundle_type, sr_template=sr_template,
-                              mappings=mappings, overwrite=overwrite, max_bytes=max_bytes, verbose=verbose)
+                              mappings=mappings, overwrite=overwrite, max_bytes=max_bytes, verbose=verbose,
+                              images=images, hl7_dir=Path(hl7_dir) if hl7_dir else None)
     display = _Display(len(sources), ndjson=settings.ndjson, quiet=quiet, verbose=verbose, progress=progress)
     try:
         with batch.interrupt_flag() as interrupted:
@@ -322,7 +338,9 @@ def validate(files: tuple[str, ...], fhir_version: str | None) -> None:
                 _error(f"{path}: not a JSON file: {error}")
                 problems += 1
                 continue
-            version = fhir_version or ("R5" if "fhirVersion" in json.dumps(data.get("meta", {})) else "R4")
+            from caseconv.fhir.validate import guess_version
+
+            version = fhir_version or guess_version(data)
             found = validate_bundle(data, version=version)
         elif path.suffix == ".dcm":
             from caseconv.dicom.validate import validate_sr
@@ -388,3 +406,13 @@ def sr2fhir(srs: tuple[str, ...], outdir: str) -> None:
         click.echo(f"{path}: {len(conversion.observations)} observations -> {out}")
     if failed:
         sys.exit(1)
+
+
+def _register_send() -> None:
+    """``caseconv send`` lives in its own module (delivery is a stage of its own)."""
+    from caseconv.cli_send import send
+
+    main.add_command(send)
+
+
+_register_send()

@@ -34,8 +34,9 @@ def dicom_uid(report: CaseReport, *role: str) -> str:
 
 
 def study_instance_uid(report: CaseReport) -> str:
-    """The Study Instance UID both the ImagingStudy and the SR carry for an imageless case."""
-    return dicom_uid(report, "study")
+    """The Study Instance UID both the ImagingStudy and the SR carry: the images' when the
+    user supplied them, else one derived from the case."""
+    return report.study_uid or dicom_uid(report, "study")
 
 
 def patient_id(report: CaseReport) -> str:

@@ -418,9 +418,15 @@ class CaseReport:
     diagnoses: tuple[Diagnosis, ...] = ()
     figures: tuple[Figure, ...] = ()
     unmapped: tuple[Unmapped, ...] = ()
+    #: the Study Instance UID of the images the case refers to, when the user supplies them
+    #: (``convert --images``); without images it is derived from the text (`caseconv.ids`).
+    study_uid: str | None = None
 
     def __post_init__(self) -> None:
         _check_text("case", self.case)
+        if self.study_uid is not None and not (0 < len(self.study_uid) <= 64 and all(
+                part.isdigit() for part in self.study_uid.split("."))):
+            raise ValueError(f"study_uid must be a DICOM UID, not {self.study_uid!r}")
         if not isinstance(self.text, str):
             raise ValueError("text must be a string")
         for name in ("procedures", "history", "findings", "diagnoses", "figures", "unmapped"):
@@ -447,6 +453,8 @@ class CaseReport:
             "figures": [f.to_dict() for f in self.figures],
             "unmapped": [u.to_dict() for u in self.unmapped],
         }
+        if self.study_uid is not None:
+            result["study_uid"] = self.study_uid
         if include_text:
             result["text"] = self.text
         return result
@@ -463,6 +471,7 @@ class CaseReport:
             diagnoses=tuple(Diagnosis.from_dict(d) for d in value.get("diagnoses", [])),
             figures=tuple(Figure.from_dict(f) for f in value.get("figures", [])),
             unmapped=tuple(Unmapped.from_dict(u) for u in value.get("unmapped", [])),
+            study_uid=value.get("study_uid"),
         )
 
     def replace(self, **changes: Any) -> CaseReport:

@@ -15,6 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,8 @@ class Conversion:
     report: CaseReport
     bundle: dict[str, Any] | None
     sr: Any
+    #: the HL7 v2 ORU^R01 message, when asked for
+    message: str | None = None
 
     def files(self) -> dict[str, bytes]:
         """The serialised outputs by suffix: ``fhir.json`` and ``sr.dcm``, each when there is one."""
@@ -132,6 +135,8 @@ class Conversion:
             buffer = DicomBytesIO()
             self.sr.save_as(buffer, enforce_file_format=True)
             outputs["sr.dcm"] = buffer.getvalue()
+        if self.message is not None:
+            outputs["hl7"] = self.message.encode("utf-8")
         return outputs
 
 
@@ -215,17 +220,31 @@ def write_outputs(outputs: dict[Path, bytes], *, overwrite: bool = False) -> Non
 
 
 #: The file suffix of each output kind.
-SUFFIXES = {"fhir": "fhir.json", "sr": "sr.dcm"}
+SUFFIXES = {"fhir": "fhir.json", "sr": "sr.dcm", "hl7": "hl7"}
 
 
-def output_paths(outdir: Path, stem: str, outputs: tuple[str, ...] = ("fhir", "sr")) -> dict[str, Path]:
-    """Where the outputs of case ``stem`` go, by suffix."""
-    return {SUFFIXES[kind]: outdir / f"{stem}.{SUFFIXES[kind]}" for kind in outputs}
+def output_paths(outdir: Path, stem: str, outputs: tuple[str, ...] = ("fhir", "sr"),
+                 hl7_dir: Path | None = None) -> dict[str, Path]:
+    """Where the outputs of case ``stem`` go, by suffix (HL7 v2 messages in their own folder if given)."""
+    return {SUFFIXES[kind]: (hl7_dir if kind == "hl7" and hl7_dir else outdir) / f"{stem}.{SUFFIXES[kind]}"
+            for kind in outputs}
+
+
+@lru_cache(maxsize=4)
+def study_images(folder: str) -> tuple[Any, ...]:
+    """The DICOM images of a folder (without pixel data), read once per process."""
+    from caseconv.dicom import load_images
+
+    loaded = load_images(folder)
+    if not loaded.images:
+        raise CaseError(f"{folder}: no DICOM images", fatal=True)
+    return tuple(loaded.images)
 
 
 def convert_text(text: str, stem: str, name: str, outdir: Path | None, *, outputs: tuple[str, ...] = ("fhir", "sr"),
                  fhir_version: str = "R4", bundle_type: str = "collection", sr_template: str = "1500",
-                 mappings: tuple[str, ...] = (), overwrite: bool = False,
+                 mappings: tuple[str, ...] = (), overwrite: bool = False, images: str | None = None,
+                 hl7_dir: Path | None = None,
                  ) -> tuple[Conversion, dict[str, bytes], list[Path], list[str]]:
     """Convert one text already read, building only ``outputs`` ("fhir", "sr"); write them
     into ``outdir`` unless it is None. Returns the conversion, the serialised outputs, the
@@ -237,7 +256,13 @@ def convert_text(text: str, stem: str, name: str, outdir: Path | None, *, output
     if len(text) > limit:  # spaCy refuses longer texts (E088); say so instead of failing inside the parser
         raise CaseError(f"{name}: {len(text)} characters, more than the parser takes ({limit})")
     report = extract(text, stem, mappings=mappings)
-    bundle = sr = None
+    study = None
+    if images is not None:
+        from caseconv.dicom.images import ordered
+
+        study = ordered(study_images(images))
+        report = report.replace(study_uid=str(study[0].StudyInstanceUID))  # the SR joins the latest study
+    bundle = sr = message = None
     if "fhir" in outputs:
         from caseconv.fhir import build_bundle
 
@@ -245,12 +270,16 @@ def convert_text(text: str, stem: str, name: str, outdir: Path | None, *, output
     if "sr" in outputs and (report.findings or report.diagnoses):
         from caseconv.dicom import build_sr
 
-        sr = build_sr(report, template=sr_template)
-    result = Conversion(report, bundle, sr)
+        sr = build_sr(report, template=sr_template, images=study)
+    if "hl7" in outputs:
+        from caseconv.hl7v2 import build_oru
+
+        message = build_oru(report)
+    result = Conversion(report, bundle, sr, message)
     files = result.files()
     written: list[Path] = []
     if outdir is not None:
-        targets = output_paths(outdir, stem, outputs)
+        targets = output_paths(outdir, stem, outputs, hl7_dir)
         stale = [path for suffix, path in targets.items() if suffix not in files and path.exists()]
         if stale and not overwrite:  # an SR left from an earlier run would no longer match the bundle
             raise CaseError(f"{stale[0]}: exists (use --overwrite to replace it)")

@@ -196,8 +196,6 @@ def test_cli_validate_r5_bundle_with_the_flag(tmp_path):
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py guesses R5 only from Bundle.meta mentioning fhirVersion, which "
-                   "caseconv's bundles never carry; caseconv.fhir.validate.guess_version would tell (reported)")
 def test_cli_validate_r5_bundle_without_the_flag(tmp_path):
     from click.testing import CliRunner
 

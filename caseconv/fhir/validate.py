@@ -242,7 +242,10 @@ def guess_version(bundle: dict[str, Any]) -> str:
     """"R5" when the bundle parses as R5 but not as R4 (caseconv's R5 bundles say so nowhere)."""
     if not check_model(bundle, "R4"):
         return "R4"
-    return "R5" if not check_model(bundle, "R5") else "R4"
+    try:
+        return "R5" if not check_model(bundle, "R5") else "R4"
+    except (KeyError, ValueError, TypeError):  # a resource type R5 does not have (R4's Media)
+        return "R4"
 
 
 def validate_bundle(path_or_dict: str | PathLike[str] | dict[str, Any], *, version: str = "R4",
