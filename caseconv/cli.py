@@ -219,6 +219,9 @@ instead of "bundle" and "sr". A summary goes to standard error (and to --summary
                    "to their series and referenced from the SR.")
 @click.option("--hl7v2", "hl7_dir", type=click.Path(file_okay=False),
               help="Also write an HL7 v2.5.1 ORU^R01 message per case (<stem>.hl7) into this folder.")
+@click.option("--send", "send_to", multiple=True, metavar="KIND=TARGET",
+              help="After converting, deliver the outputs: fhir=URL, pacs=HOST:PORT, dicomweb=URL or "
+                   "mllp=HOST:PORT (repeatable; see `caseconv send`).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: one per core, one per 16 cases at most].")
 @click.option("--max-bytes", type=click.IntRange(min=1), default=MAX_BYTES, show_default=True,
@@ -232,12 +235,14 @@ instead of "bundle" and "sr". A summary goes to standard error (and to --summary
 @mappings_option
 def convert(cases: tuple[str, ...], outdir: str | None, fmt: str, outputs: str, fhir_version: str,
             bundle_type: str, sr_template: str, pattern: str, overwrite: bool, images: str | None,
-            hl7_dir: str | None, jobs: int | None, max_bytes: int,
+            hl7_dir: str | None, send_to: tuple[str, ...], jobs: int | None, max_bytes: int,
             summary_json: str | None, progress: bool | None, quiet: bool, verbose: bool,
             mappings: tuple[str, ...]) -> None:
     from caseconv import batch
+    from caseconv.cli_send import parse_targets
 
     _logging(verbose)
+    targets = parse_targets(send_to)
     if fmt == "files" and outdir is None:
         raise click.UsageError("give -o OUTDIR, or --format ndjson to write to standard output")
     target = Path(outdir) if outdir is not None else None
@@ -266,7 +271,13 @@ def convert(cases: tuple[str, ...], outdir: str | None, fmt: str, outputs: str, 
     display = _Display(len(sources), ndjson=settings.ndjson, quiet=quiet, verbose=verbose, progress=progress)
     try:
         with batch.interrupt_flag() as interrupted:
-            summary = batch.run(sources, settings, jobs=jobs, on_outcome=display.outcome,
+            written: list[Path] = []
+
+            def outcome(result: Any) -> None:
+                written.extend(Path(p) for p in result.written)
+                display.outcome(result)
+
+            summary = batch.run(sources, settings, jobs=jobs, on_outcome=outcome,
                                 stop=lambda: interrupted() or display.pipe_closed)
     finally:
         display.close()
@@ -280,6 +291,14 @@ def convert(cases: tuple[str, ...], outdir: str | None, fmt: str, outputs: str, 
             batch.write_summary(summary, Path(summary_json))
         except ValueError as error:
             _error(str(error))
+            sys.exit(1)
+    if targets and written:
+        from caseconv.cli_send import deliver
+
+        failures = deliver(written, **targets)
+        for line in failures:
+            _error(line)
+        if failures:
             sys.exit(1)
     sys.exit(summary.exit_code)
 

@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -35,6 +36,21 @@ def _files(paths: tuple[str, ...]) -> Iterator[Path]:
             yield from sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in {".json", ".dcm", ".hl7"})
         else:
             yield path
+
+
+def parse_targets(values: tuple[str, ...]) -> dict[str, Any]:
+    """``convert --send fhir=URL --send pacs=HOST:PORT ...`` as arguments of `deliver` ({} for none)."""
+    if not values:
+        return {}
+    targets: dict[str, Any] = {"fhir": None, "pacs": None, "dicomweb": None, "mllp": None,
+                               "calling_aet": "CASECONV", "called_aet": "ANY-SCP", "insecure": False, "retries": 3}
+    for value in values:
+        kind, _, target = value.partition("=")
+        if kind not in {"fhir", "pacs", "dicomweb", "mllp", "calling-aet", "called-aet"} or not target:
+            raise click.BadParameter(f"{value!r} is not KIND=TARGET (fhir, pacs, dicomweb, mllp, calling-aet, "
+                                     "called-aet)", param_hint="--send")
+        targets[kind.replace("-", "_")] = _host_port(target, "--send") if kind in {"pacs", "mllp"} else target
+    return targets
 
 
 def deliver(files: list[Path], *, fhir: str | None, pacs: tuple[str, int] | None, calling_aet: str,
@@ -73,7 +89,7 @@ def deliver(files: list[Path], *, fhir: str | None, pacs: tuple[str, int] | None
         report(dicomweb, lambda: send_dicomweb(srs, dicomweb, verify=not insecure, retries=retries))
     if mllp and messages:
         host, port = mllp
-        texts = [p.read_text(encoding="utf-8") for p in messages]
+        texts = [p.read_bytes().decode("utf-8") for p in messages]  # HL7 segments end in CR: no newline translation
         report(f"{host}:{port}", lambda: send_mllp(texts, host, port, retries=retries))
     return failures
 

@@ -92,3 +92,21 @@ def test_sr_is_stored_in_orthanc_by_c_store_and_stow(report, tmp_path: Path, tmp
         assert result.exit_code == 0, result.output
         studies = server.json("/dicom-web/studies", "application/dicom+json")
         assert [s["0020000D"]["Value"][0] for s in studies] == [caseconv.ids.study_instance_uid(report)]
+
+
+def test_convert_send_converts_then_delivers(tmp_path: Path) -> None:
+    from caseconv.cli import main
+
+    with mllp_listener() as listener:
+        result = CliRunner().invoke(main, ["convert", str(SAMPLE), "-o", str(tmp_path / "out"), "--hl7v2",
+                                           str(tmp_path / "hl7"), "-j", "1", "--send",
+                                           f"mllp={listener.host}:{listener.port}"])
+        assert result.exit_code == 0, result.output
+        assert listener.received == [(tmp_path / "hl7" / "sts_psoas.hl7").read_bytes().decode("utf-8")]
+
+
+def test_convert_send_needs_kind_and_target(tmp_path: Path) -> None:
+    from caseconv.cli import main
+
+    result = CliRunner().invoke(main, ["convert", str(SAMPLE), "-o", str(tmp_path), "--send", "ftp://x"])
+    assert result.exit_code == 2 and "KIND=TARGET" in result.output
