@@ -110,3 +110,35 @@ def test_convert_send_needs_kind_and_target(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(main, ["convert", str(SAMPLE), "-o", str(tmp_path), "--send", "ftp://x"])
     assert result.exit_code == 2 and "KIND=TARGET" in result.output
+
+
+def test_every_reference_case_is_delivered_to_all_three_systems(cases_dir: Path, tmp_path: Path,
+                                                                 tmp_path_factory, monkeypatch) -> None:
+    from servers import orthanc as orthanc_server
+
+    from caseconv.cli import main
+
+    for reason in (medplum_server.missing(), orthanc_server.missing()):
+        if reason:
+            pytest.skip(reason)
+    out = tmp_path / "out"
+    converted = CliRunner().invoke(main, ["convert", str(cases_dir), "-o", str(out), "--bundle-type", "transaction",
+                                          "--hl7v2", str(out / "hl7"), "-j", "1"])
+    assert converted.exit_code == 0, converted.output
+    cases = sorted(p.stem for p in cases_dir.glob("*.txt"))
+    assert sorted(p.name.split(".")[0] for p in out.glob("*.sr.dcm")) == cases
+    with medplum_server.medplum("all-cases") as fhir, mllp_listener() as listener, \
+            orthanc_server.orthanc(tmp_path_factory.mktemp("orthanc-all")) as pacs:
+        monkeypatch.setenv("CASECONV_FHIR_TOKEN", fhir.token)
+        result = CliRunner().invoke(send, [str(out), "--fhir", fhir.base, "--mllp", f"{listener.host}:{listener.port}",
+                                           "--pacs", f"{pacs.host}:{pacs.dicom_port}",
+                                           "--calling-aet", orthanc_server.CALLING_AET, "--called-aet", pacs.aet])
+        assert result.exit_code == 0, result.output
+        assert len(listener.received) == len(cases)
+        studies = pacs.json("/dicom-web/studies", "application/dicom+json")
+        assert len(studies) == len(cases)
+        request = urllib.request.Request(fhir.base + "/DiagnosticReport",
+                                         headers={"Authorization": f"Bearer {fhir.token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            reports = json.loads(response.read())
+        assert len(reports.get("entry", [])) == len(cases)
