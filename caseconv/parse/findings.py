@@ -276,8 +276,9 @@ class SentenceReader:
             if token.is_space or "\n" in token.text:
                 break
             previous = doc[index - 1] if index - 1 >= sentence.start else None
+            coordinated = word in {"and", "or", "and/or"} and _ADJECTIVE.search(doc[index + 1].text) is not None
             if previous is not None and previous.is_alpha and previous.text.lower() not in _STOP and (
-                    word == "-" or word == "," and _ADJECTIVE.search(previous.text)):
+                    word == "-" or (word == "," or coordinated) and _ADJECTIVE.search(previous.text)):
                 index -= 1
                 continue
             if not (token.is_alpha or re.fullmatch(r"[a-z]+(?:-[a-z]+)+", word)) or word in _STOP:

@@ -138,15 +138,19 @@ def figures(clean: CleanText, blocks: list[Block], procedures_modality: str | No
             continue
         caption = clean.text[block.start: block.end]
         body = re.sub(r"^\S+\.?\s*\S+?[.:)]?\s", "", caption, count=1)
+        # the acquisition is named first ("MR - T1W - noncontrast, sagittal."); later sentences
+        # describe what is seen ("hyperintense on T1", "lateral ventricles")
+        first = re.match(r".+?(?:\.\s|$)", body)
+        body = first.group(0) if first else body
         found_sequences = tuple(n for n, p in sequences.items() if p.search(body))
         if "T2*" in found_sequences and "T2W" in found_sequences and not re.search(r"t2(?!\*)w", body, re.I):
             found_sequences = tuple(s for s in found_sequences if s != "T2W")
         found_planes = tuple(n for n, p in planes.items() if p.search(body))
         modality = None
-        explicit = re.search(r"\b(CT|MRI?|US|PET|NM|radiograph|x-ray)\b", body)
-        if explicit:
-            modality = {"MRI": "MR", "PET": "PT", "radiograph": "DX", "x-ray": "DX"}.get(explicit.group(1),
-                                                                                         explicit.group(1))
+        explicit = re.search(r"\b(CT|MRI?|US|PET|NM)\b|\b(radiograph|x-ray|plain film)", body, re.IGNORECASE)
+        if explicit and (explicit.group(2) or explicit.group(1).isupper()):
+            modality = "DX" if explicit.group(2) else {"MRI": "MR", "PET": "PT"}.get(explicit.group(1),
+                                                                                     explicit.group(1))
         elif found_sequences and set(found_sequences) - {"scout"}:
             modality = "MR"
         elif procedures_modality:
