@@ -363,3 +363,17 @@ def test_follow_up_imaging_is_imaging_but_the_clinical_course_is_not() -> None:
 ])
 def test_diagnosis_wordings(text: str, expected: list) -> None:
     assert [(d.text, d.status) for d in run(text).diagnoses] == expected
+
+
+def test_pathologic_fracture_is_an_imaging_finding() -> None:
+    report = run("Findings:\nAn aggressive lytic and sclerotic lesion of the distal femur. No pathologic fracture.")
+    assert finding(report, "lesion").text == "aggressive lytic and sclerotic lesion"
+    assert finding(report, "fracture").presence == "absent"
+
+
+def test_caption_acquisition_comes_from_its_first_sentence() -> None:
+    report = run("Figure 1. Radiograph - frontal. Lesion of the distal femur.\n\n"
+                 "Figure 2. MR - FLAIR, axial. Hemorrhage extending into the lateral ventricles, bright on T1.\n")
+    radiograph, mri = report.figures
+    assert (radiograph.modality, radiograph.planes) == ("DX", ("frontal",))
+    assert (mri.sequences, mri.planes) == (("FLAIR",), ("axial",))
