@@ -93,14 +93,16 @@ def _absorb(target: Mention, other: Mention) -> None:
 
 def _inherit(mentions: list[Mention]) -> None:
     """Qualifying findings without sites take those of the finding they qualify."""
+    first_sited: dict[str, Mention] = {}
+    for m in mentions:
+        if m.sites and not m.dependent and m.presence == "present":
+            first_sited.setdefault(m.key, m)
     for mention in mentions:
         if mention.sites or not mention.dependent:
             continue
         referent = mention.ref_mention
         if referent is None or not referent.sites:
-            candidates = [m for m in mentions if m.key == mention.ref_key and m.sites and not m.dependent
-                          and m.presence == "present"] if mention.ref_key else []
-            referent = candidates[0] if candidates else referent
+            referent = first_sited.get(mention.ref_key or "", referent)
         if referent is not None:
             for term, value in referent.sites.items():
                 mention.sites.setdefault(term, value)

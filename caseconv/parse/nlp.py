@@ -245,10 +245,18 @@ def _register() -> None:
 
     @Language.component("caseconv_line_breaks")
     def line_breaks(doc: Any) -> Any:
-        """A line break ends a sentence: headings, list items and captions stand alone."""
+        """A line break ends a sentence: headings, list items and captions stand alone.
+
+        Set through an array in one step: ``Token.is_sent_start = True`` checks the whole
+        document each time, which is quadratic in long texts.
+        """
+        from spacy.attrs import SENT_START
+
+        starts = doc.to_array([SENT_START])
         for token in doc[:-1]:
             if "\n" in token.text:
-                doc[token.i + 1].is_sent_start = True
+                starts[token.i + 1] = 1
+        doc.from_array([SENT_START], starts)
         return doc
 
 
