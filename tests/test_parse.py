@@ -377,3 +377,8 @@ def test_caption_acquisition_comes_from_its_first_sentence() -> None:
     radiograph, mri = report.figures
     assert (radiograph.modality, radiograph.planes) == ("DX", ("frontal",))
     assert (mri.sequences, mri.planes) == (("FLAIR",), ("axial",))
+
+
+def test_a_reference_tissue_is_not_a_site() -> None:
+    report = run("Findings:\nThere is a mass in the left frontal lobe. The mass is isointense to gray matter on T1.")
+    assert [s.text for s in finding(report, "mass").sites] == ["frontal lobe"]

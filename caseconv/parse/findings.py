@@ -37,6 +37,8 @@ _THESE_LEVELS = re.compile(r"\b(?:these|those|the same|both) levels?\b", re.IGNO
 _ADJECTIVE = re.compile(r"(?:ic|ous|al|ed|ive|ar|ent|ant|oid|ible|able|ful|ing|-\w+)$", re.IGNORECASE)
 _NORMAL = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:(?:is|are|was|were|appears?|remains?)\s+)?(?:unremarkable|normal|"
                      r"within normal limits|preserved|maintained|intact)\b", re.IGNORECASE)
+_COMPARED_TO = re.compile(r"\b(?:iso|hypo|hyper)(?:intense|dense|attenuating|echoic)\s+(?:relative\s+)?"
+                          r"(?:to|compared to|compared with)\s+(?:the\s+|normal\s+|adjacent\s+)*$", re.IGNORECASE)
 _OF_FOLLOWING = re.compile(r"^\s*(?:of|of the)\s", re.IGNORECASE)
 _INTERPRETATION = re.compile(r"\b(?:suggestive of|suggesting|consistent with|compatible with|representing|"
                              r"likely|probably|in keeping with|concerning for|suspicious for)\b")
@@ -427,8 +429,8 @@ class SentenceReader:
         doc = self.doc
         regions = [a for a in anatomy if a.region]
         for item in anatomy:
-            if item.region:
-                continue
+            if item.region or _COMPARED_TO.search(self.text[max(0, item.start - 40): item.start]):
+                continue  # "isointense to gray matter": a reference tissue, not where the finding is
             owners = [m for m in mentions if m.token_start <= item.token_start < m.token_end]
             for owner in owners:
                 owner.own_sites.add(item.term)
