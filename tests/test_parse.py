@@ -382,3 +382,9 @@ def test_caption_acquisition_comes_from_its_first_sentence() -> None:
 def test_a_reference_tissue_is_not_a_site() -> None:
     report = run("Findings:\nThere is a mass in the left frontal lobe. The mass is isointense to gray matter on T1.")
     assert [s.text for s in finding(report, "mass").sites] == ["frontal lobe"]
+
+
+def test_pathology_diagnosis_does_not_take_the_verb() -> None:
+    report = run("A 67-year-old woman. CT of the chest revealed pleural thickening. "
+                 "Thoracoscopic pleural biopsy showed epithelioid malignant mesothelioma.")
+    assert [(d.text, d.status) for d in report.diagnoses] == [("epithelioid malignant mesothelioma", "confirmed")]

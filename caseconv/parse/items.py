@@ -320,7 +320,9 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
             begin = start
             while begin - 1 >= sentence.start and doc[begin - 1].is_alpha and doc[begin - 1].text.lower() not in {
                     "of", "with", "for", "and", "or", "a", "an", "the", "is", "are", "to", "as", "likely", "probable",
-                    "possible", "suspected", "suggestive", "consistent", "compatible", "confirmed", "revealed"}:
+                    "possible", "suspected", "suggestive", "consistent", "compatible", "confirmed", "revealed",
+                    "showed", "shows", "show", "demonstrated", "demonstrates", "indicated", "suggested", "proved",
+                    "biopsy", "histopathology", "pathology", "histology", "cytology", "examination"}:
                 begin -= 1
             hedged = not pathology and bool(_HEDGE.search(body[: span.start_char - sentence.start_char]))
             item = _diagnosis(clean, doc[begin].idx, span.end_char, "provisional" if hedged else "confirmed")
