@@ -26,8 +26,6 @@ import yaml
 
 from caseconv.coding.tables import Tables, load_tables, shipped_folder
 
-#: Sentinel category of a ConText rule that marks a differential-diagnosis list.
-DIFFERENTIAL = "DIFFERENTIAL"
 
 
 def _plurals(name: str) -> set[str]:
