@@ -27,7 +27,6 @@ import yaml
 from caseconv.coding.tables import Tables, load_tables, shipped_folder
 
 
-
 def _plurals(name: str) -> set[str]:
     """The name and a plural of its last word, as a report may write it."""
     words = name.split(" ")
