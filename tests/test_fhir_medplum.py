@@ -54,7 +54,7 @@ def test_transaction_is_accepted_and_idempotent(tmp_path):
 
 @pytest.fixture(scope="module")
 def medplum_server():
-    """Medplum's FHIR engine behind tests/fhir_helpers/medplum_server.cjs on 127.0.0.1."""
+    """Medplum's FHIR engine behind tests/servers/medplum_server.cjs on 127.0.0.1."""
     with mp.server() as base:
         yield base
 

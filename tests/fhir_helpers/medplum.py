@@ -1,5 +1,6 @@
 """Medplum from the tests: its validator (medplum_check.cjs) and its engine over HTTP
-(medplum_server.cjs). Both need node and the packages scripts/deps/fhir.sh installs."""
+(tests/servers/medplum_server.cjs, token-checked). Both need node and the packages
+scripts/deps/fhir.sh installs."""
 
 from __future__ import annotations
 
@@ -37,26 +38,26 @@ def check(text: str, tmp_path: Path) -> dict[str, Any]:
     return json.loads(run.stdout)
 
 
+#: The bearer token the engine demands in these tests.
+TOKEN = "fhir-tests"
+
+
 @contextmanager
 def server() -> Iterator[str]:
-    """Medplum's FHIR engine (in-memory) on 127.0.0.1; yields its base URL."""
-    process = subprocess.Popen(["node", str(HERE / "medplum_server.cjs"), str(PREFIX)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        if not line:
-            pytest.fail(f"the Medplum server did not start: {process.stderr.read() if process.stderr else ''}")
-        yield f"http://127.0.0.1:{json.loads(line)['port']}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    """Medplum's FHIR engine (in-memory) on 127.0.0.1 (`servers.medplum`); yields its base URL."""
+    from servers.medplum import medplum
+
+    with medplum(TOKEN) as running:
+        yield running.base
 
 
 def http(base: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
     """GET (or POST a JSON body) and return the status and the decoded answer."""
     data = json.dumps(body).encode("utf-8") if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method="POST" if body else "GET",
-                                     headers={"Content-Type": "application/fhir+json"})
+    request = urllib.request.Request(base + ("" if path == "/" else path), data=data,
+                                     method="POST" if body else "GET",
+                                     headers={"Content-Type": "application/fhir+json",
+                                              "Authorization": f"Bearer {TOKEN}"})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())

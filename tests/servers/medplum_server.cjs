@@ -1,5 +1,5 @@
 // Medplum's FHIR engine (FhirRouter + MemoryRepository) behind a small HTTP server that
-// demands a bearer token, for the delivery tests. Adapted from tests/fhir_helpers/medplum_server.cjs.
+// demands a bearer token, for the FHIR and delivery tests.
 // usage: MEDPLUM_TEST_TOKEN=secret node medplum_server.cjs <node prefix with node_modules>
 // Listens on 127.0.0.1 only, on a free port, and prints {"port": N} as its first line.
 // The FHIR base is /fhir/R4: POST /fhir/R4 takes a transaction, GET /fhir/R4/<Type>?... searches.
