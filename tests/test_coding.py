@@ -43,6 +43,34 @@ def test_three_row_table_codes_the_report(tmp_path: Path) -> None:
     assert coded.unmapped[0].span is not None
 
 
+@pytest.mark.parametrize(("text", "code"), [
+    ("Ruptured appendicitis", "74400008"),            # a kind of appendicitis: its head is coded
+    ("Hypertensive intracerebral hemorrhage", "274100004"),
+    ("Septic embolism", "55584005"),
+    ("Osteomyelitis of the spine", "60168000"),        # a trailing "of" phrase is a site
+    ("Non Hodgkin lymphoma", "1172592001"),            # its own concept, not Hodgkin's
+    ("Pseudo aneurysm", None),
+    ("Abscess or hematoma", None),                     # alternatives: neither is the whole
+    ("Sarcoma, lymphoma", None),
+    ("Hodgkin lymphoma", "1163005009"),
+])
+def test_a_diagnosis_is_coded_by_its_head_only_when_that_stays_true(text: str, code: str | None) -> None:
+    report = CaseReport("c", text, diagnoses=(Diagnosis(text, Span(0, len(text))),))
+    coded = code_report(report, load_tables()).diagnoses[0]
+    assert (coded.code.value if coded.code else None) == code
+    assert coded.text == text
+
+
+def test_a_word_that_alters_the_rest_stops_the_head_fallback(tmp_path: Path) -> None:
+    (tmp_path / "diagnoses.csv").write_text(HEADER.format(kind="diagnoses") +
+                                            "hodgkin lymphoma,,SCT,1163005009,Hodgkin's lymphoma,test\n")
+    tables = Tables(read_table(tmp_path / "diagnoses.csv"))
+    report = CaseReport("c", "x", diagnoses=(Diagnosis("non Hodgkin lymphoma", Span(0, 1)),
+                                             Diagnosis("nodular sclerosing Hodgkin lymphoma", Span(0, 1))))
+    coded = code_report(report, tables).diagnoses
+    assert coded[0].code is None and coded[1].code.value == "1163005009"
+
+
 def test_strictness(tmp_path: Path) -> None:
     tables = _tables(tmp_path)
     with pytest.warns(UserWarning, match="2 unmapped terms"):

@@ -26,11 +26,32 @@ def _code(concept: Concept | None) -> Code | None:
     return concept.code if concept is not None else None
 
 
+#: Words that change what the rest of a name means: "non Hodgkin lymphoma" is not a
+#: Hodgkin lymphoma, a "pseudo aneurysm" no aneurysm; a name holding one is not shortened.
+_ALTERING = frozenset({"non", "pseudo", "no", "not", "without", "mimicking", "mimic", "simulating",
+                       "like", "versus", "vs", "or", "and", "nor", "excluding", "except"})
+#: A list of alternatives: its last words name one of them, not the whole.
+_ALTERNATIVES = re.compile(r"[,/;]|\bvs\.?\b")
+
+
 def _lookup_words(tables: Tables, kind: str, text: str) -> Concept | None:
-    """The table concept of ``text``, or of it without a parenthesis, or of its last words."""
-    candidates = [text, re.sub(r"\s*\(.*?\)\s*", " ", text).strip()]
-    words = candidates[-1].split()
-    candidates += [" ".join(words[i:]) for i in range(1, len(words))]
+    """The concept of ``text``, or of its head: the name less a parenthesis, a trailing
+    "of"/"in" phrase ("osteitis of the spine") or leading modifiers ("ruptured appendicitis").
+
+    A head is the broader concept the term is a kind of, so the code stays true while the
+    text keeps what is more specific; names with a word that alters the rest, and lists of
+    alternatives, keep only their own code.
+    """
+    bare = re.sub(r"\s*\(.*?\)\s*", " ", text).strip()
+    candidates = [text, bare]
+    if not _ALTERNATIVES.search(bare):
+        head = re.split(r"\s+(?:of|in|within|involving|at)\s+", bare, maxsplit=1)[0]
+        words = head.split()
+        for i in range(1, len(words)):
+            if words[i - 1].lower().strip("-") in _ALTERING:
+                break
+            candidates.append(" ".join(words[i:]))
+        candidates.insert(2, head)
     for candidate in candidates:
         concept = tables.lookup(kind, candidate)
         if concept is not None and concept.code is not None:
@@ -62,9 +83,7 @@ def _finding(tables: Tables, finding: Finding) -> Finding:
 
 
 def _diagnosis(tables: Tables, diagnosis: Diagnosis) -> Diagnosis:
-    concept = tables.lookup("diagnoses", diagnosis.text) or tables.lookup(
-        "diagnoses", re.sub(r"\s*\(.*?\)\s*", " ", diagnosis.text).strip())
-    return replace(diagnosis, code=_code(concept))
+    return replace(diagnosis, code=_code(_lookup_words(tables, "diagnoses", diagnosis.text)))
 
 
 def _history(tables: Tables, item: HistoryItem) -> HistoryItem:
