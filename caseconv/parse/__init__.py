@@ -33,10 +33,10 @@ def _block_index(found: list[Block], doc: object) -> dict[int, Block]:
     index: dict[int, Block] = {}
     ordered = sorted(found, key=lambda b: b.start)
     position = 0
+    text = doc.text  # type: ignore[attr-defined]
     for sentence in doc.sents:  # type: ignore[attr-defined]
-        start = sentence.start_char
-        stripped = len(sentence.text) - len(sentence.text.lstrip())
-        start += stripped
+        body = text[sentence.start_char: sentence.end_char]
+        start = sentence.start_char + len(body) - len(body.lstrip())
         while position + 1 < len(ordered) and ordered[position + 1].start <= start:
             position += 1
         if not ordered:
@@ -86,7 +86,7 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
         if block is None or block.kind not in FINDING_KINDS:
             imaging_context = imaging_context and block is not None and block.kind == "heading"
             continue
-        body = sentence.text
+        body = cleaned.text[sentence.start_char: sentence.end_char]
         names_study = sentence.start_char in modality_sentences
         if non_imaging.search(body) or diagnosis_cue.search(body) or (clinical_course.search(body) and not names_study):
             imaging_context = False

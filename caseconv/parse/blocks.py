@@ -10,6 +10,7 @@ starts the discussion, and the discussion runs until a paragraph names the patie
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,10 +89,13 @@ def blocks(clean: CleanText, doc: Any) -> list[Block]:
     text = clean.text
     sections = _section_at(doc)
 
+    section_starts = [start for start, _, _, _ in sections]
+
     def section_of(position: int) -> tuple[str | None, int]:
-        for start, end, category, title_end in sections:
-            if start <= position < end:
-                return category, title_end
+        # sections are in document order and do not overlap: the last one starting at or before
+        index = bisect_right(section_starts, position) - 1
+        if index >= 0 and position < sections[index][1]:
+            return sections[index][2], sections[index][3]
         return None, -1
 
     result: list[Block] = []

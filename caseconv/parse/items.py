@@ -63,7 +63,7 @@ def history(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Voc
         if block is None or block.kind not in {"history", "narrative"}:
             continue
         symptoms = [e for e in symptom_ents.between(sentence.start, sentence.end) if not e._.is_negated][:20]
-        found = measure.duration(sentence.text)
+        found = measure.duration(text[sentence.start_char: sentence.end_char])
         laterality = None
         for ent in symptoms:
             rule = ent._.target_rule
@@ -84,7 +84,7 @@ def history(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Voc
                 start -= len(lead.group(1))
             items.append(HistoryItem(text[start: ent.end_char], clean.span(start, ent.end_char),
                                      duration=Quantity(*found) if found else None, laterality=laterality))
-        for match in _RADIATING.finditer(sentence.text):
+        for match in _RADIATING.finditer(text[sentence.start_char: sentence.end_char]):
             site = vocabulary.tables.lookup("anatomy", match["site"])
             if site is None:
                 continue
@@ -297,7 +297,7 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
         if block is None or block.kind in {"discussion", "ignore", "title", "heading", "exam", "history",
                                            "differential", "diagnosis"}:
             continue
-        body = sentence.text
+        body = clean.text[sentence.start_char: sentence.end_char]
         pathology = _PATHOLOGY.search(body)
         interprets = _INTERPRETS.search(body)
         if not (block.kind == "impression" or pathology or interprets):
@@ -352,7 +352,7 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
         block = kinds.get(sentence.start_char)
         if block is None or block.kind in {"discussion", "ignore", "title", "heading", "exam"}:
             continue
-        body = sentence.text
+        body = clean.text[sentence.start_char: sentence.end_char]
         base = sentence.start_char
         if block.kind in {"differential", "diagnosis"}:
             status = "differential" if block.kind == "differential" else "confirmed"

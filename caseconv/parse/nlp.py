@@ -181,7 +181,7 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
 
 
 #: Tokens of the largest piece of a document ConText sees at once.
-_CONTEXT_PIECE = 400
+_CONTEXT_PIECE = 120
 _CONTEXT_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
 
 
