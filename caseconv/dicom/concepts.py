@@ -132,5 +132,5 @@ def coded(code: Code) -> CodedConcept:
     return CodedConcept(code.value, code.scheme, _meaning(code.display))
 
 #: TID 1500 "Qualitative Evaluations" container: not in pydicom's dictionary; taken from
-#: /work/shared/terminology/sts_psoas-codes.csv (verified in the HL7 "DICOM SR to FHIR" guide).
+#: ../shared/terminology/sts_psoas-codes.csv (verified in the HL7 "DICOM SR to FHIR" guide).
 QUALITATIVE_EVALUATIONS = CodedConcept("C0034375", "UMLS", "Qualitative Evaluations")
