@@ -71,6 +71,19 @@ def test_a_word_that_alters_the_rest_stops_the_head_fallback(tmp_path: Path) -> 
     assert coded[0].code is None and coded[1].code.value == "1163005009"
 
 
+@pytest.mark.parametrize(("text", "code"), [
+    ("upper pole of kidney", "64033007"),       # a part of the kidney lies in the kidney
+    ("lower pole of the left kidney", None),    # "left kidney" is no table name: nothing guessed
+    ("wall of the appendix", "66754008"),
+    ("paravertebral region", None),             # beside the vertebra, not in it
+    ("kidney", "64033007"),
+])
+def test_a_part_of_a_structure_is_coded_by_the_structure(text: str, code: str | None) -> None:
+    report = CaseReport("c", text, findings=(Finding("mass", Span(0, 1), sites=(Site(text, Span(0, len(text))),)),))
+    site = code_report(report, load_tables()).findings[0].sites[0]
+    assert (site.code.value if site.code else None) == code and site.text == text
+
+
 def test_strictness(tmp_path: Path) -> None:
     tables = _tables(tmp_path)
     with pytest.warns(UserWarning, match="2 unmapped terms"):
@@ -81,12 +94,12 @@ def test_strictness(tmp_path: Path) -> None:
 
 def test_site_tables_override_the_shipped_ones(tmp_path: Path) -> None:
     (tmp_path / "anatomy.csv").write_text(HEADER.format(kind="anatomy") +
-                                          "thecal sac,dural sac,SCT,71616004,Muscle,a site's own table\n"
+                                          "fat plane,fat planes,SCT,71616004,Muscle,a site's own table\n"
                                           "kidney,,SCT,64033007,Kidney structure,a site's own display\n")
     tables = load_tables((str(tmp_path),))
-    assert tables.lookup("anatomy", "dural sac").code.value == "71616004"
+    assert tables.lookup("anatomy", "fat planes").code.value == "71616004"
     assert tables.lookup("anatomy", "kidney").code.display == "Kidney structure"
-    assert load_tables().lookup("anatomy", "thecal sac").code is None
+    assert load_tables().lookup("anatomy", "fat plane").code is None
 
 
 def test_bad_table_names_file_and_row(tmp_path: Path) -> None:

@@ -59,8 +59,21 @@ def _lookup_words(tables: Tables, kind: str, text: str) -> Concept | None:
     return None
 
 
+#: "upper pole of the kidney": a part named by where it lies in a whole the tables know.
+_PART_OF = re.compile(
+    r"^(?:(?:upper|lower|mid|middle|superior|inferior|anterior|posterior|medial|lateral|central|"
+    r"peripheral|distal|proximal|outer|inner|deep)\s+)*(?:pole|portion|part|segment|aspect|surface|"
+    r"margin|wall|tip|border|half|third|end)s?\s+of\s+(?:the\s+)?(?P<whole>[\w\s-]+)$", re.IGNORECASE)
+
+
 def _site(tables: Tables, site: Site) -> Site:
-    return replace(site, code=_code(tables.lookup("anatomy", site.text)))
+    """A site's own code, or, for a part of a structure ("upper pole of kidney"), the
+    structure's: the finding lies in it, which stays true; the text keeps the part."""
+    code = _code(tables.lookup("anatomy", site.text))
+    part = _PART_OF.match(site.text.strip()) if code is None else None
+    if part is not None:
+        code = _code(tables.lookup("anatomy", part["whole"]))
+    return replace(site, code=code)
 
 
 def _procedure(tables: Tables, procedure: Procedure) -> Procedure:
