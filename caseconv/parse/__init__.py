@@ -14,7 +14,7 @@ from caseconv.model import CaseReport
 from caseconv.parse import items
 from caseconv.parse.blocks import FINDING_KINDS, Block, blocks
 from caseconv.parse.findings import Mention, SentenceReader
-from caseconv.parse.index import Sentences
+from caseconv.parse.index import sentences
 from caseconv.parse.measure import levels
 from caseconv.parse.merge import merge, to_finding
 from caseconv.parse.nlp import apply_context, parse_rules, pipeline
@@ -34,7 +34,7 @@ def _block_index(found: list[Block], doc: object) -> dict[int, Block]:
     ordered = sorted(found, key=lambda b: b.start)
     position = 0
     text = doc.text  # type: ignore[attr-defined]
-    for sentence in doc.sents:  # type: ignore[attr-defined]
+    for sentence in sentences(doc).spans:
         body = text[sentence.start_char: sentence.end_char]
         start = sentence.start_char + len(body) - len(body.lstrip())
         while position + 1 < len(ordered) and ordered[position + 1].start <= start:
@@ -76,12 +76,12 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     diagnosis_cue = _cue(rules["diagnosis_cues"] + ["differential diagnos*", "diagnosed"])
     reader = SentenceReader(cleaned, doc, vocabulary)
     mentions: list[Mention] = []
-    sentences = Sentences(doc)
-    modality_sentences = {sentences.of(s).start_char for _, s, _ in vocabulary.modalities(doc)}
+    document_sentences = sentences(doc)
+    modality_sentences = {document_sentences.of(s).start_char for _, s, _ in vocabulary.modalities(doc)}
     previous_in_block: dict[int, list[Mention]] = {}
     imaging_context = False
     line_levels = _line_levels(cleaned.text)
-    for sentence in doc.sents:
+    for sentence in document_sentences.spans:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind not in FINDING_KINDS:
             imaging_context = imaging_context and block is not None and block.kind == "heading"

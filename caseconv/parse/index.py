@@ -30,7 +30,11 @@ class ByStart(Generic[T]):
 
 
 class Sentences:
-    """The sentence each token belongs to, without walking the document."""
+    """The sentence each token belongs to, without walking the document.
+
+    Build it with `sentences` once the pipeline has set the sentence starts: spaCy's
+    ``doc.sents`` walks every token on each call.
+    """
 
     def __init__(self, doc: Any) -> None:
         self.spans = list(doc.sents)
@@ -39,3 +43,11 @@ class Sentences:
     def of(self, token: int) -> Any:
         """The sentence (a spaCy span) holding token index ``token``."""
         return self.spans[bisect_right(self._starts, token) - 1]
+
+
+def sentences(doc: Any) -> Sentences:
+    """The document's sentences, found once and kept with the document."""
+    found = doc.user_data.get("caseconv_sentences")
+    if found is None:
+        found = doc.user_data["caseconv_sentences"] = Sentences(doc)
+    return found

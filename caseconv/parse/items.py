@@ -9,7 +9,7 @@ from caseconv.coding.tables import normalize
 from caseconv.model import MODALITIES, Age, Diagnosis, Figure, HistoryItem, Patient, Procedure, Quantity, Site
 from caseconv.parse import measure
 from caseconv.parse.blocks import SKIP_KINDS, Block
-from caseconv.parse.index import ByStart, Sentences
+from caseconv.parse.index import ByStart, sentences
 from caseconv.parse.nlp import Vocabulary, parse_rules
 from caseconv.parse.text import CleanText
 
@@ -58,7 +58,7 @@ def history(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Voc
     items: list[HistoryItem] = []
     seen: set[str] = set()
     symptom_ents = ByStart([e for e in doc.ents if e.label_ == "SYMPTOM"], lambda e: e.start)
-    for sentence in doc.sents:
+    for sentence in sentences(doc).spans:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind not in {"history", "narrative"}:
             continue
@@ -184,11 +184,11 @@ def procedures(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: 
     """Imaging procedures: each modality with the region it names and the contrast used."""
     tables = vocabulary.tables
     anatomy = ByStart([(doc.vocab.strings[i], s, e) for i, s, e in vocabulary.anatomy(doc)], lambda a: a[1])
-    sentences = Sentences(doc)
+    by_sentence = sentences(doc)
     found: dict[tuple[str, str | None], dict[str, Any]] = {}
     order: list[tuple[str, str | None]] = []
     for start, end, modality in _modality_matches(doc, vocabulary):
-        sentence = sentences.of(start)
+        sentence = by_sentence.of(start)
         block = kinds.get(sentence.start_char)
         if block is None or block.kind in SKIP_KINDS:
             continue
@@ -220,7 +220,7 @@ def procedures(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: 
         phases = {c for c in entry["contrast"] if c}
         phases |= {f.contrast for f in figures_found if f.modality == modality and f.contrast}
         if len({k[0] for k in order}) == 1:
-            for sentence in doc.sents:
+            for sentence in by_sentence.spans:
                 block = kinds.get(sentence.start_char)
                 if block is not None and block.kind not in SKIP_KINDS and block.kind != "caption":
                     phase = contrast_of(sentence.text)
@@ -292,7 +292,7 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
     matches = ByStart(sorted(((s, e) for _, s, e in vocabulary.diagnoses(doc)), key=lambda m: (m[0], -(m[1] - m[0]))),
                       lambda m: m[0])
     ents = ByStart(list(doc.ents), lambda e: e.start)
-    for sentence in doc.sents:
+    for sentence in sentences(doc).spans:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind in {"discussion", "ignore", "title", "heading", "exam", "history",
                                            "differential", "diagnosis"}:
@@ -348,7 +348,7 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
                          r"(?:finally\s+|eventually\s+|then\s+)?(?:diagnosed|confirmed)\b(?!\s+(?:as|with|by|on))",
                          re.IGNORECASE)
     all_ents = ByStart(list(doc.ents), lambda e: e.start)
-    for sentence in doc.sents:
+    for sentence in sentences(doc).spans:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind in {"discussion", "ignore", "title", "heading", "exam"}:
             continue

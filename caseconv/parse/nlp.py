@@ -194,16 +194,16 @@ def apply_context(doc: Any, context: Any) -> None:
     """
     from spacy.tokens import Doc, Span
 
-    from caseconv.parse.index import ByStart, Sentences
+    from caseconv.parse.index import ByStart, sentences
 
-    sentences = Sentences(doc)
+    by_sentence = sentences(doc)
     runs: list[list[Any]] = []
     ents_by_sentence: dict[int, list[Any]] = {}
     for ent in doc.ents:
-        ents_by_sentence.setdefault(sentences.of(ent.start).start, []).append(ent)
+        ents_by_sentence.setdefault(by_sentence.of(ent.start).start, []).append(ent)
     ents = ByStart(list(doc.ents), lambda e: e.start)
     previous_end = None
-    for sentence in sentences.spans:
+    for sentence in by_sentence.spans:
         if sentence.start not in ents_by_sentence:
             previous_end = None
             continue
@@ -222,9 +222,12 @@ def apply_context(doc: Any, context: Any) -> None:
         sub.set_ents([Span(sub, e.start - start, e.end - start, label=e.label_) for e in originals])
         context(sub)
         for original, ent in zip(originals, sub.ents):
-            for flag in _CONTEXT_FLAGS:
-                if getattr(ent._, flag):
-                    setattr(original._, flag, True)
+            verdicts = ent._  # one extension accessor per entity, not one per flag
+            flags = [flag for flag in _CONTEXT_FLAGS if getattr(verdicts, flag)]
+            if flags:
+                extension = original._
+                for flag in flags:
+                    setattr(extension, flag, True)
 
 
 def _register() -> None:
