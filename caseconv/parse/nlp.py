@@ -143,8 +143,9 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("caseconv_line_breaks")
     # matches go to a span group and become entities in one step: medspaCy's "ents" mode adds
-    # them one at a time, which is quadratic in the number of matches
-    matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": "group"})
+    # them one at a time, and its pruning of overlaps pops from the head of a list, both
+    # quadratic in the number of matches; `caseconv_set_ents` keeps the longest instead
+    matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": "group", "prune": False})
     ignored = set(parse_rules()["ignored_heads"])
     for kind, label in (("findings", "FINDING"), ("symptoms", "SYMPTOM")):
         rules = []
