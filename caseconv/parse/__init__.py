@@ -8,6 +8,7 @@ stage gives codes.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import replace
 
 from caseconv.model import CaseReport
@@ -81,6 +82,7 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     previous_in_block: dict[int, list[Mention]] = {}
     imaging_context = False
     line_levels = _line_levels(cleaned.text)
+    newlines = [m.start() for m in re.finditer("\n", cleaned.text)] if line_levels else []
     for sentence in document_sentences.spans:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind not in FINDING_KINDS:
@@ -99,7 +101,8 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
                 continue
             imaging_context = True
         found_here = reader.read(sentence, block)
-        line_start = cleaned.text.rfind("\n", 0, sentence.start_char) + 1
+        before = bisect_left(newlines, sentence.start_char)  # the newlines before the sentence
+        line_start = newlines[before - 1] + 1 if before else 0
         for level in line_levels.get(line_start, []):
             for mention in found_here:
                 if not mention.levels:
