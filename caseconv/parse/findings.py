@@ -34,6 +34,7 @@ _ADVERB = re.compile(r"(?:\w+ly|very|quite|somewhat|slightly|also|now|again|stil
 _LATERALITY = re.compile(r"\b(left|right|bilateral|bilaterally|both)(?:[- ]sided)?\b", re.IGNORECASE)
 _BODY_OF_LEVEL = re.compile(r"\bbod(?:y|ies) of (?:the )?(?=[CTLS]\d)", re.IGNORECASE)
 _THESE_LEVELS = re.compile(r"\b(?:these|those|the same|both) levels?\b", re.IGNORECASE)
+_COLON_NEXT = re.compile(r"\s*:")
 _ADJECTIVE = re.compile(r"(?:ic|ous|al|ed|ive|ar|ent|ant|oid|ible|able|ful|ing|-\w+)$", re.IGNORECASE)
 _NORMAL = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:(?:is|are|was|were|appears?|remains?)\s+)?(?:unremarkable|normal|"
                      r"within normal limits|preserved|maintained|intact)\b", re.IGNORECASE)
@@ -455,8 +456,9 @@ class SentenceReader:
                 follows = any(0 <= a.start - (base + match.end()) <= 2 for a in anatomy)
                 if not follows:
                     owner.laterality.add(_lateral_value(match.group(1)))
+        lead = len(text) - len(text.lstrip())
         for level in measure.levels(text, base):
-            if not text[: level.start - base].strip() and text[level.end - base:].lstrip().startswith(":"):
+            if level.start - base <= lead and _COLON_NEXT.match(text, level.end - base):
                 for mention in mentions:  # "L4-L5: ..." heads a dictated line about that level
                     mention.levels.append((level.text, level.start, level.end))
                 continue

@@ -117,7 +117,7 @@ def levels(text: str, offset: int = 0) -> list[Level]:
             continue
         if r1 in "TS" and not spine and n2 is None:
             continue
-        if r1 == "T" and _NOT_LEVEL_BEFORE.search(text[: match.start()]) and n2 is None:
+        if r1 == "T" and _NOT_LEVEL_BEFORE.search(text[max(0, match.start() - 20): match.start()]) and n2 is None:
             continue
         label = f"{r1}{n1}" if n2 is None else f"{r1}{n1}-{r2}{n2}"
         found.append(Level(label, offset + match.start(), offset + match.end()))
