@@ -26,6 +26,8 @@ PATTERNS = {
     "12.5 x 12.5 x ... cm": "12.5 x ",
     "hyphenated line ends": "hyper-\nintense ",
     "mixed": "Fig 1. 1x1x1 mm ---- 0123456789 L4-L5 no mass (",
+    "run-on list (no full stop)": "no mass in the left kidney, ",
+    "run-on measurements": "right psoas abscess 3 x 4 cm with ",
     "prose (reference cases)": None,
 }
 

@@ -388,3 +388,25 @@ def test_pathology_diagnosis_does_not_take_the_verb() -> None:
     report = run("A 67-year-old woman. CT of the chest revealed pleural thickening. "
                  "Thoracoscopic pleural biopsy showed epithelioid malignant mesothelioma.")
     assert [(d.text, d.status) for d in report.diagnoses] == [("epithelioid malignant mesothelioma", "confirmed")]
+
+
+def test_a_run_on_list_is_read_in_pieces_with_its_negations() -> None:
+    """A list with no full stop (OCR, a pasted table) is one long sentence: ConText reads it
+    in pieces cut after commas, so every "no mass" stays negated and the parse stays linear."""
+    from caseconv.parse.index import ByStart
+    from caseconv.parse.nlp import _CONTEXT_PIECE, _windows, pipeline
+
+    text = "CT: " + "no mass in the left kidney, " * 300 + "no stone. There is a cyst in the liver."
+    nlp, _ = pipeline()
+    doc = nlp(text)
+    ents = ByStart(list(doc.ents), lambda e: e.start)
+    pieces = _windows(doc, 0, len(doc), ents)
+    assert len(pieces) > 1 and pieces[0][0] == 0 and pieces[-1][1] == len(doc)
+    assert all(b - a <= _CONTEXT_PIECE for a, b in pieces)
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
+    assert all(doc[b - 1].text == "," for _, b in pieces[:-1])  # cut after a comma
+    assert not any(e.start < b < e.end for _, b in pieces for e in doc.ents)  # never through an entity
+    report = parse(text, "runon")
+    masses = [f for f in report.findings if f.concept == "mass"]
+    assert masses and all(f.presence == "absent" for f in masses)
+    assert any(f.concept == "cyst" and f.presence == "present" for f in report.findings)

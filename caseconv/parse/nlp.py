@@ -186,6 +186,29 @@ _CONTEXT_PIECE = 120
 _CONTEXT_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
 
 
+def _windows(doc: Any, start: int, end: int, ents: Any) -> list[tuple[int, int]]:
+    """A sentence cut into pieces of at most `_CONTEXT_PIECE` tokens, after a comma or
+    semicolon where there is one, never through an entity.
+
+    A real sentence is shorter and stays whole; a run-on "sentence" of a megabyte (a list
+    with no full stop) would make ConText pair every cue with every finding in it.
+    """
+    pieces = []
+    while end - start > _CONTEXT_PIECE:
+        cut = start + _CONTEXT_PIECE
+        for index in range(cut, start + _CONTEXT_PIECE // 2, -1):
+            if doc[index - 1].text in {",", ";", ":"}:
+                cut = index
+                break
+        for ent in ents.between(max(start, cut - 20), cut):
+            if ent.end > cut:  # an entity across the cut: cut before it, or after it if it opens the piece
+                cut = ent.start if ent.start > start else ent.end
+        pieces.append((start, cut))
+        start = cut
+    pieces.append((start, end))
+    return pieces
+
+
 def apply_context(doc: Any, context: Any) -> None:
     """Run ConText on the runs of sentences that hold a target, and copy its verdicts to ``doc``.
 
@@ -212,7 +235,7 @@ def apply_context(doc: Any, context: Any) -> None:
         if previous_end == sentence.start and runs and sentence.end - runs[-1][0] <= _CONTEXT_PIECE:
             runs[-1][1] = sentence.end
         else:
-            runs.append([sentence.start, sentence.end])
+            runs.extend([a, b] for a, b in _windows(doc, sentence.start, sentence.end, ents))
         previous_end = sentence.end
     for start, end in runs:
         # a fresh small Doc per piece (Span.as_doc reads all of the document's entities each time)
