@@ -134,3 +134,42 @@ def test_shipped_tables_code_the_sample_concepts() -> None:
                              ("symptoms", "low back pain", "279039007")]:
         concept = tables.lookup(kind, term)
         assert concept is not None and concept.code is not None and concept.code.value == code, term
+
+
+def test_a_name_means_the_concept_that_codes_it(tmp_path: Path) -> None:
+    """A curated concept listing a name that a later table codes on its own gives that name
+    up: the parser's concept for "subluxation" is subluxation, not dislocation."""
+    (tmp_path / "findings.csv").write_text(
+        HEADER.format(kind="findings") + "dislocation,subluxation|dislocated,,,,curated: no code\n")
+    verified = tmp_path / "verified"
+    verified.mkdir()
+    (verified / "findings.csv").write_text(
+        HEADER.format(kind="findings") + "joint subluxation,subluxation,SCT,263031003,Subluxation of joint,test\n")
+    tables = Tables(c for p in (verified / "findings.csv", tmp_path / "findings.csv") for c in read_table(p))
+    names = tables.names("findings")
+    assert names["subluxation"].term == "joint subluxation"
+    assert names["dislocated"].term == "dislocation"
+
+
+@pytest.mark.parametrize(("text", "concept", "code"), [
+    ("CT: Free fluid in the pelvis.", "fluid in peritoneal cavity", "271861000"),
+    ("CT: Fluid in the left pleural space.", "fluid", None),         # not peritoneal fluid
+    ("MRI: Collapse of the L2 vertebral body.", "collapse", None),    # not atelectasis
+    ("CT: Ventriculomegaly.", "ventriculomegaly", None),             # not always hydrocephalus
+])
+def test_shipped_tables_do_not_code_a_word_by_a_narrower_concept(text: str, concept: str, code: str | None) -> None:
+    from caseconv.pipeline import extract
+
+    found = [f for f in extract(text, "c").findings if f.concept == concept]
+    assert found and (found[0].code.value if found[0].code else None) == code
+
+
+def test_acronyms_in_capitals_match_as_written() -> None:
+    """ "ALL" (a leukaemia), "GIST", "AAA" are table names in capitals: the words "all",
+    "gist" do not match them, the acronyms do."""
+    from caseconv.pipeline import extract
+
+    report = extract("CT abdomen: All loops of bowel are normal. The gist is that no AAA is seen.\n\n"
+                     "Impression: GIST of the stomach.", "c")
+    assert [(f.concept, f.presence) for f in report.findings] == [("abdominal aortic aneurysm", "absent")]
+    assert [d.code.value for d in report.diagnoses if d.code] == ["420120006"]

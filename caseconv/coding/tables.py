@@ -162,12 +162,15 @@ class Tables:
         return self._index.get((kind, normalize(text)))
 
     def names(self, kind: str) -> dict[str, Concept]:
-        """Every name of ``kind`` (as written in the table) with its concept."""
+        """Every name of ``kind`` (as written in the table) with the concept it means: the
+        one `lookup` gives, so a name a later table codes on its own ("subluxation") is not
+        read as the curated concept that also lists it ("dislocation")."""
         result: dict[str, Concept] = {}
-        for (k, _), concept in self._index.items():
+        for (k, key), concept in self._index.items():
             if k == kind:
                 for name in concept.names:
-                    result.setdefault(name, concept)
+                    if normalize(name) == key:
+                        result.setdefault(name, concept)
         return result
 
     def concepts(self, kind: str | None = None) -> list[Concept]:

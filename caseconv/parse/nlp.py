@@ -27,6 +27,22 @@ import yaml
 from caseconv.coding.tables import Tables, load_tables, shipped_folder
 
 
+def _is_acronym(name: str) -> bool:
+    """A name written in capitals in a table ("ALL", "GIST", "NF1"): an abbreviation that,
+    read without case, would be an English word or another abbreviation."""
+    return " " not in name and len(name) <= 6 and name.isupper()
+
+
+class _Both:
+    """Two phrase matchers as one: names matched without case, and acronyms as written."""
+
+    def __init__(self, *matchers: Any) -> None:
+        self.matchers = matchers
+
+    def __call__(self, doc: Any) -> list[tuple[int, int, int]]:
+        return sorted(m for matcher in self.matchers for m in matcher(doc))
+
+
 def _plurals(name: str) -> set[str]:
     """The name and a plural of its last word, as a report may write it."""
     words = name.split(" ")
@@ -152,6 +168,10 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
         for name, concept in tables.names(kind).items():
             if concept.term in ignored:
                 continue
+            if _is_acronym(name):  # "ALL" is a leukaemia, "all" a word: capitals are matched as written
+                rules.append(TargetRule(name, label, pattern=[{"ORTH": {"IN": [name, name + "s"]}}],
+                                        attributes=None, metadata={"concept": concept.term}))
+                continue
             for variant in _plurals(name.lower()):
                 rules.append(TargetRule(variant, label, attributes=None, metadata={"concept": concept.term}))
         matcher.add(rules)
@@ -166,15 +186,19 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
         """Matches every name of ``kind``; the match id is the concept's term (a modality's
         is its DICOM Modality value, the code of CID 29)."""
         phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
+        exact = PhraseMatcher(nlp.vocab, attr="ORTH")
         for name, concept in tables.names(kind).items():
             label = concept.term
             if kind == "modalities":
                 if concept.code is None or concept.code.scheme != "DCM":
                     continue
                 label = concept.code.value
+            elif _is_acronym(name):
+                exact.add(label, [nlp.make_doc(name), nlp.make_doc(name + "s")])
+                continue
             for variant in _plurals(name.lower()):
                 phrases.add(label, [nlp.make_doc(variant)])
-        return phrases
+        return _Both(phrases, exact)
 
     vocabulary = Vocabulary(phrase_matcher("anatomy"), phrase_matcher("modalities"),
                             phrase_matcher("diagnoses"), tables, context)
