@@ -173,3 +173,17 @@ def test_acronyms_in_capitals_match_as_written() -> None:
                      "Impression: GIST of the stomach.", "c")
     assert [(f.concept, f.presence) for f in report.findings] == [("abdominal aortic aneurysm", "absent")]
     assert [d.code.value for d in report.diagnoses if d.code] == ["420120006"]
+
+
+@pytest.mark.parametrize(("text", "concept", "code"), [
+    ("sigmoid volvulus", "volvulus", "197060001"),               # more specific words: their code
+    ("severe spinal canal stenosis", "spinal canal stenosis", "76107001"),
+    ("joint space narrowing", "joint space narrowing", None),    # not broader: narrowing is no stenosis here
+    ("bone marrow edema", "bone marrow edema", None),
+    ("subcutaneous emphysema", "emphysema", None),               # emphysema alone is no lung disease here
+])
+def test_a_finding_is_coded_by_its_concept_or_a_narrower_one(text: str, concept: str, code: str | None) -> None:
+    from caseconv.coding.coder import _finding
+
+    coded = _finding(load_tables(), Finding(text, Span(0, len(text)), concept=concept))
+    assert (coded.code.value if coded.code else None) == code

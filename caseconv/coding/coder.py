@@ -12,7 +12,7 @@ import warnings
 from dataclasses import replace
 from typing import Literal
 
-from caseconv.coding.tables import Concept, Tables
+from caseconv.coding.tables import Concept, Tables, normalize
 from caseconv.model import CaseReport, Code, Diagnosis, Finding, HistoryItem, Procedure, Site, Span, Unmapped
 
 Strictness = Literal["ignore", "warn", "error"]
@@ -34,13 +34,15 @@ _ALTERING = frozenset({"non", "pseudo", "no", "not", "without", "mimicking", "mi
 _ALTERNATIVES = re.compile(r"[,/;]|\bvs\.?\b")
 
 
-def _lookup_words(tables: Tables, kind: str, text: str) -> Concept | None:
+def _lookup_words(tables: Tables, kinds: tuple[str, ...], text: str) -> Concept | None:
     """The concept of ``text``, or of its head: the name less a parenthesis, a trailing
     "of"/"in" phrase ("osteitis of the spine") or leading modifiers ("ruptured appendicitis").
 
     A head is the broader concept the term is a kind of, so the code stays true while the
     text keeps what is more specific; names with a word that alters the rest, and lists of
-    alternatives, keep only their own code.
+    alternatives, keep only their own code. Each name is looked up in ``kinds`` in order
+    (a finding the findings table leaves uncoded may be a disorder the diagnoses table codes
+    under the same name: "volvulus").
     """
     bare = re.sub(r"\s*\(.*?\)\s*", " ", text).strip()
     candidates = [text, bare]
@@ -53,9 +55,10 @@ def _lookup_words(tables: Tables, kind: str, text: str) -> Concept | None:
             candidates.append(" ".join(words[i:]))
         candidates.insert(2, head)
     for candidate in candidates:
-        concept = tables.lookup(kind, candidate)
-        if concept is not None and concept.code is not None:
-            return concept
+        for kind in kinds:
+            concept = tables.lookup(kind, candidate)
+            if concept is not None and concept.code is not None:
+                return concept
     return None
 
 
@@ -88,19 +91,36 @@ def _procedure(tables: Tables, procedure: Procedure) -> Procedure:
     return replace(procedure, region=region, code=code)
 
 
+#: Where a finding's name is looked up: the findings table, then the diagnoses table.
+_FINDING_KINDS = ("findings", "diagnoses")
+
+
 def _finding(tables: Tables, finding: Finding) -> Finding:
-    concept = tables.lookup("findings", finding.concept) if finding.concept else None
-    if concept is None or concept.code is None:
-        concept = _lookup_words(tables, "findings", finding.text) or concept
+    """The finding's own code: the concept the parser recognised, or a more specific one its
+    words name ("bucket handle tear" for a tear); never a broader one, for a finding's head
+    is already the general word ("joint space narrowing" is not a stenosis)."""
+    concept = None
+    if finding.concept:
+        concept = next((c for kind in _FINDING_KINDS if (c := tables.lookup(kind, finding.concept))
+                        and c.code is not None), None)
+    found = _lookup_words(tables, _FINDING_KINDS, finding.text)
+    if found is not None and (finding.concept is None or _holds(found, finding.concept)):
+        concept = found if concept is None or len(found.term) > len(concept.term) else concept
     return replace(finding, code=_code(concept), sites=tuple(_site(tables, s) for s in finding.sites))
 
 
+def _holds(concept: Concept, words: str) -> bool:
+    """Whether one of the concept's names holds every word of ``words``."""
+    wanted = set(normalize(words).split())
+    return any(wanted <= set(normalize(name).split()) for name in concept.names)
+
+
 def _diagnosis(tables: Tables, diagnosis: Diagnosis) -> Diagnosis:
-    return replace(diagnosis, code=_code(_lookup_words(tables, "diagnoses", diagnosis.text)))
+    return replace(diagnosis, code=_code(_lookup_words(tables, ("diagnoses", "findings"), diagnosis.text)))
 
 
 def _history(tables: Tables, item: HistoryItem) -> HistoryItem:
-    return replace(item, code=_code(_lookup_words(tables, "symptoms", item.text)))
+    return replace(item, code=_code(_lookup_words(tables, ("symptoms",), item.text)))
 
 
 def code_report(report: CaseReport, tables: Tables, strictness: Strictness = "ignore") -> CaseReport:
