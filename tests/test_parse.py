@@ -410,3 +410,12 @@ def test_a_run_on_list_is_read_in_pieces_with_its_negations() -> None:
     masses = [f for f in report.findings if f.concept == "mass"]
     assert masses and all(f.presence == "absent" for f in masses)
     assert any(f.concept == "cyst" and f.presence == "present" for f in report.findings)
+
+
+def test_a_finding_that_causes_another_stays_its_own() -> None:
+    """'Edema causes effacement of the ventricle': two findings, the verb is no qualifier."""
+    report = parse("MRI brain: Surrounding vasogenic edema causes effacement of the right lateral ventricle.", "c")
+    found = {f.concept: f for f in report.findings}
+    assert found["edema"].text == "Surrounding vasogenic edema"
+    assert found["indentation"].text == "effacement of the right lateral ventricle"
+    assert found["indentation"].laterality == "right"

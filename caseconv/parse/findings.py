@@ -28,7 +28,9 @@ has have had which who shows show showed showing revealed reveals demonstrated d
 seen identified measuring measures measured and or but also again now then than both each either all
 evidence amount due after before while where when if it they he she we without causing involving showing extending
 measuring compressing demonstrating containing including producing resulting suggesting representing indicating
-revealing displacing encasing abutting mm cm ml cc""".split())
+revealing displacing encasing abutting mm cm ml cc
+causes cause caused produces produced results resulted leads led contains contained involves involved extends
+extended displaces displaced compresses compressed suggests suggested represents represented indicates""".split())
 _COPULA = frozenset("is are was were be been appears appear appeared remains remain became become looks".split())
 _ADVERB = re.compile(r"(?:\w+ly|very|quite|somewhat|slightly|also|now|again|still|not|no longer)$", re.IGNORECASE)
 _LATERALITY = re.compile(r"\b(left|right|bilateral|bilaterally|both)(?:[- ]sided)?\b", re.IGNORECASE)
