@@ -419,3 +419,13 @@ def test_a_finding_that_causes_another_stays_its_own() -> None:
     assert found["edema"].text == "Surrounding vasogenic edema"
     assert found["indentation"].text == "effacement of the right lateral ventricle"
     assert found["indentation"].laterality == "right"
+
+
+@pytest.mark.parametrize(("text", "laterality"), [
+    ("CT: Filling defects in the right and left main pulmonary arteries.", "bilateral"),
+    ("CT: Filling defects in the left and right pulmonary arteries.", "bilateral"),
+    ("CT: A thrombus in the right pulmonary artery.", "right"),
+    ("CT: A mass in the left kidney.", "left"),
+])
+def test_both_sides_named_make_a_bilateral_finding(text: str, laterality: str) -> None:
+    assert parse(text, "c").findings[0].laterality == laterality

@@ -185,6 +185,16 @@ class SentenceReader:
                                 before, re.IGNORECASE)
             if lateral:
                 item.laterality = _lateral_value(lateral.group(1))
+                both = re.search(r"\b(left|right)\s+(?:and|or|&)\s+(?:the\s+)?(left|right)\s+\S*\s*$",
+                                 before[: lateral.end()], re.IGNORECASE)
+                if both and both.group(1).lower() != both.group(2).lower():
+                    item.laterality = "bilateral"  # "the right and left main pulmonary arteries"
+            own = re.match(r"(left|right)\b", text[item.start: item.end], re.IGNORECASE)
+            if own and not lateral:  # a structure named with its side: "right pulmonary artery"
+                item.laterality = own.group(1).lower()
+                other = re.search(r"\b(left|right)\s+(?:and|or|&)\s+(?:the\s+)?$", before, re.IGNORECASE)
+                if other and other.group(1).lower() != item.laterality:
+                    item.laterality = "bilateral"
             words = text[item.start: item.end].split()
             coordinated = re.search(r"\b(\w+)\s+(?:and|or|,)\s+(?:(?:both|the)\s+)?$", before, re.IGNORECASE)
             if coordinated and len(words) >= 2:
