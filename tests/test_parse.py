@@ -429,3 +429,14 @@ def test_a_finding_that_causes_another_stays_its_own() -> None:
 ])
 def test_both_sides_named_make_a_bilateral_finding(text: str, laterality: str) -> None:
     assert parse(text, "c").findings[0].laterality == laterality
+
+
+@pytest.mark.parametrize(("text", "sides"), [
+    ("MRI of the left knee showed a bucket-handle tear of the medial meniscus with a moderate joint effusion.",
+     ["left", "left"]),
+    ("MRI of the left knee was performed. There was a moderate joint effusion. The ACL was torn.", ["left", "left"]),
+    ("X-ray of the left ankle showed a fracture.", ["left"]),
+    ("CT of the abdomen showed a mass in the left kidney and free fluid.", ["left", None]),  # no side to the study
+])
+def test_a_finding_without_a_side_lies_in_the_side_the_study_covers(text: str, sides: list) -> None:
+    assert [f.laterality for f in parse(text, "c").findings] == sides

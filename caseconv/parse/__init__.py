@@ -62,6 +62,22 @@ def _line_levels(text: str) -> dict[int, list[tuple[str, int, int]]]:
     return result
 
 
+def _side_of_study(mentions: list[Mention], reader: SentenceReader) -> None:
+    """'MRI of the left knee showed a meniscal tear': a finding with no side of its own lies in
+    the side the study covers, until the report names another study region in that block."""
+    regions = [a for a in reader.anatomy if a.region]
+    if not any(a.laterality in {"left", "right"} for a in regions):
+        return
+    starts = [a.start for a in regions]
+    for mention in mentions:
+        index = bisect_left(starts, mention.start) - 1
+        if index < 0 or mention.laterality:
+            continue
+        region = regions[index]
+        if region.laterality in {"left", "right"} and region.start >= mention.block.start:
+            mention.laterality.add(region.laterality)
+
+
 def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport:
     """Read one case report. ``mappings`` adds a site's table folders to the shipped ones."""
     cleaned = clean(text)
@@ -116,6 +132,7 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
                     mention.ref_mention, mention.ref_key = anchor, anchor.key
         context.extend(found_here)
         mentions.extend(found_here)
+    _side_of_study(mentions, reader)
     merged = merge(mentions)
     findings = tuple(to_finding(m, cleaned) for m in merged)
     patient = items.patient(cleaned, found)
