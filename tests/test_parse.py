@@ -440,3 +440,16 @@ def test_both_sides_named_make_a_bilateral_finding(text: str, laterality: str) -
 ])
 def test_a_finding_without_a_side_lies_in_the_side_the_study_covers(text: str, sides: list) -> None:
     assert [f.laterality for f in parse(text, "c").findings] == sides
+
+
+def test_organ_headed_lines_of_a_dictated_report() -> None:
+    """'Gallbladder: distended with wall thickening and pericholecystic fluid.': the organ
+    heading is the site of the line's findings, and each finding keeps its own name."""
+    text = ("FINDINGS:\nLiver: Normal.\nGallbladder: Distended with wall thickening and pericholecystic fluid.\n"
+            "Kidneys: No hydronephrosis.\n")
+    found = {f.text: f for f in parse(text, "c").findings}
+    assert set(found) >= {"wall thickening", "pericholecystic fluid", "hydronephrosis"}
+    assert [s.text for s in found["wall thickening"].sites] == ["gallbladder"]
+    assert [s.text for s in found["pericholecystic fluid"].sites] == ["gallbladder"]
+    assert [s.text for s in found["hydronephrosis"].sites] == ["kidney"]
+    assert found["hydronephrosis"].presence == "absent"

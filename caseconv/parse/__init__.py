@@ -11,6 +11,7 @@ import re
 from bisect import bisect_left
 from dataclasses import replace
 
+from caseconv.coding.tables import Tables
 from caseconv.model import CaseReport
 from caseconv.parse import items
 from caseconv.parse.blocks import FINDING_KINDS, Block, blocks
@@ -62,6 +63,21 @@ def _line_levels(text: str) -> dict[int, list[tuple[str, int, int]]]:
     return result
 
 
+#: "Liver: ...", "Kidneys: ..." at the start of a line: a dictated report's organ heading.
+_ORGAN_HEADING = re.compile(r"^[ \t]*(?P<name>[A-Za-z][A-Za-z /-]{1,40}?)[ \t]*:", re.MULTILINE)
+
+
+def _line_sites(text: str, tables: Tables) -> dict[int, list[tuple[str, int, int]]]:
+    """Lines of a dictated report headed by an organ ("Gallbladder: distended with wall
+    thickening"): the organ of each line, the site of its findings that name none."""
+    result: dict[int, list[tuple[str, int, int]]] = {}
+    for match in _ORGAN_HEADING.finditer(text):
+        concept = tables.lookup("anatomy", match["name"])
+        if concept is not None:
+            result[match.start()] = [(concept.term, match.start("name"), match.end("name"))]
+    return result
+
+
 def _side_of_study(mentions: list[Mention], reader: SentenceReader) -> None:
     """'MRI of the left knee showed a meniscal tear': a finding with no side of its own lies in
     the side the study covers, until the report names another study region in that block."""
@@ -98,7 +114,8 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     previous_in_block: dict[int, list[Mention]] = {}
     imaging_context = False
     line_levels = _line_levels(cleaned.text)
-    newlines = [m.start() for m in re.finditer("\n", cleaned.text)] if line_levels else []
+    line_sites = _line_sites(cleaned.text, vocabulary.tables)
+    newlines = [m.start() for m in re.finditer("\n", cleaned.text)] if line_levels or line_sites else []
     for sentence in document_sentences.spans:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind not in FINDING_KINDS:
@@ -123,6 +140,10 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
             for mention in found_here:
                 if not mention.levels:
                     mention.levels.append(level)
+        for term, start, end in line_sites.get(line_start, []):
+            for mention in found_here:
+                if not mention.sites and not mention.dependent:
+                    mention.sites[term] = (start, end, None)
         context = previous_in_block.setdefault(block.start, [])
         for mention in found_here:
             if mention.dependent and not mention.sites and mention.ref_key is None and context:

@@ -290,6 +290,8 @@ class SentenceReader:
             word = token.text.lower()
             if token.is_space or "\n" in token.text:
                 break
+            if any(e.start <= index < e.end for e in self.findings.between(index - _LONGEST_NAME, index + 1)):
+                break  # another finding's name ("wall thickening and pericholecystic fluid")
             previous = doc[index - 1] if index - 1 >= sentence.start else None
             coordinated = word in {"and", "or", "and/or"} and _ADJECTIVE.search(doc[index + 1].text) is not None
             if previous is not None and previous.is_alpha and previous.text.lower() not in _STOP and (
