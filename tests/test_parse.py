@@ -453,3 +453,13 @@ def test_organ_headed_lines_of_a_dictated_report() -> None:
     assert [s.text for s in found["pericholecystic fluid"].sites] == ["gallbladder"]
     assert [s.text for s in found["hydronephrosis"].sites] == ["kidney"]
     assert found["hydronephrosis"].presence == "absent"
+
+
+def test_an_impression_that_favours_one_diagnosis_over_another() -> None:
+    text = ("CT abdomen:\nFINDINGS:\nLiver: A 3 cm rim-enhancing collection, compatible with an abscess.\n\n"
+            "IMPRESSION:\n1. Hepatic abscess; pyogenic abscess favored over amebic abscess.\n")
+    found = {(d.text, d.status) for d in parse(text, "c").diagnoses}
+    assert ("amebic abscess", "differential") in found
+    assert ("pyogenic abscess", "provisional") in found
+    assert ("abscess", "provisional") in found          # "compatible with" hedges
+    assert not any("over" in text for text, _ in found)

@@ -278,8 +278,13 @@ _INTERPRETS = re.compile(r"\b(?:consistent with|suggestive of|suggesting|compati
                          r"favou?r(?:ing|s)?)\b", re.IGNORECASE)
 _PATHOLOGY = re.compile(r"\b(?:histopatholog\w*|patholog\w*|biopsy|histolog\w*|cytolog\w*|culture)\b[^.]{0,80}?"
                         r"\b(?:confirmed|revealed|showed|consistent with|diagnostic of|proved|proven)\b", re.IGNORECASE)
-_HEDGE = re.compile(r"\b(?:suggestive|suggesting|suspicious|concerning|likely|probable|possible|favou?r\w*|"
-                    r"may|cannot be excluded)\b", re.IGNORECASE)
+_HEDGE = re.compile(r"\b(?:suggestive|suggesting|suspicious|concerning|likely|probable|possibl[ey]|favou?r\w*|"
+                    r"may|cannot be excluded|compatible with|in keeping with)\b", re.IGNORECASE)
+#: "X is favored", "X more likely": a hedge written after the diagnosis.
+_HEDGE_AFTER = re.compile(r"\s*(?:is\s+|are\s+)?(?:favou?red|more likely|most likely|likely|suspected)\b",
+                          re.IGNORECASE)
+#: "pyogenic abscess favored over amebic abscess": what follows is the alternative set aside.
+_SET_ASIDE = re.compile(r"\b(?:over|rather than|versus|vs\.?)\s+(?:an?\s+|the\s+)?$", re.IGNORECASE)
 
 
 def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
@@ -322,10 +327,16 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
                     "of", "with", "for", "and", "or", "a", "an", "the", "is", "are", "to", "as", "likely", "probable",
                     "possible", "suspected", "suggestive", "consistent", "compatible", "confirmed", "revealed",
                     "showed", "shows", "show", "demonstrated", "demonstrates", "indicated", "suggested", "proved",
-                    "biopsy", "histopathology", "pathology", "histology", "cytology", "examination"}:
+                    "biopsy", "histopathology", "pathology", "histology", "cytology", "examination",
+                    "over", "than", "versus", "vs", "favored", "favoured", "favor", "favour", "possibly"}:
                 begin -= 1
             hedged = not pathology and bool(_HEDGE.search(body[: span.start_char - sentence.start_char]))
-            item = _diagnosis(clean, doc[begin].idx, span.end_char, "provisional" if hedged else "confirmed")
+            status = "provisional" if hedged else "confirmed"
+            if _SET_ASIDE.search(clean.text[max(sentence.start_char, doc[begin].idx - 30): doc[begin].idx]):
+                status = "differential"
+            elif _HEDGE_AFTER.match(clean.text, span.end_char):
+                status = "provisional"  # "pyogenic abscess favored over ..."
+            item = _diagnosis(clean, doc[begin].idx, span.end_char, status)
             if item:
                 result.append(item)
     return result
