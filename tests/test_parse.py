@@ -125,6 +125,8 @@ def test_two_dimensions_are_long_and_short_axis() -> None:
 @pytest.mark.parametrize(("text", "found"), [
     ("at L1", ["L1"]), ("at the L1-L2 disc", ["L1-L2"]), ("at L3-4", ["L3-L4"]), ("T12-L4 vertebrae", ["T12-L4"]),
     ("the C5/6 disc", ["C5-C6"]), ("L5-S1 level", ["L5-S1"]), ("signal on T1 images", []), ("L9", []),
+    ("T2 hyperintense signal in the T11-T12 disc", ["T11-T12"]), ("T1-weighted image of the spine", []),
+    ("intramedullary T2 hyperintensity of the cord", []), ("fracture of the T2 vertebra", ["T2"]),
 ])
 def test_level_forms(text: str, found: list[str]) -> None:
     assert [level.text for level in levels(text)] == found

@@ -79,6 +79,9 @@ LEVEL = re.compile(r"(?<![\w/])(?P<r1>[CTLS])(?P<n1>\d{1,2})(?:\s?[-/]\s?(?P<r2>
 _SPINE_CONTEXT = re.compile(r"vertebra|spin|disc|disk|level|foram|cord|lumbar|thoracic|cervical|sacral|canal|pedicle",
                             re.IGNORECASE)
 _NOT_LEVEL_BEFORE = re.compile(r"(?:on|weighted|sequence|and|post|pre)\s*$", re.IGNORECASE)
+#: "T2 hyperintense", "T1-weighted", "T2 signal": an MR weighting, not the vertebra.
+_WEIGHTING_AFTER = re.compile(r"\s*-?\s*(?:hyper|hypo|iso|signal|weight|w\b|wi\b|flair|image|sequence|fat|shine|"
+                              r"prolong|bright|dark|intens|map|relaxation|star\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ def levels(text: str, offset: int = 0) -> list[Level]:
         if n2 is not None and (_ORDER.index(r2), n2) <= (_ORDER.index(r1), n1):
             continue
         if r1 in "TS" and not spine and n2 is None:
+            continue
+        if r1 == "T" and n2 is None and n1 <= 2 and _WEIGHTING_AFTER.match(text, match.end()):
             continue
         if r1 == "T" and _NOT_LEVEL_BEFORE.search(text[max(0, match.start() - 20): match.start()]) and n2 is None:
             continue
