@@ -465,3 +465,21 @@ def test_an_impression_that_favours_one_diagnosis_over_another() -> None:
     assert ("pyogenic abscess", "provisional") in found
     assert ("abscess", "provisional") in found          # "compatible with" hedges
     assert not any("over" in text for text, _ in found)
+
+
+@pytest.mark.parametrize(("title", "expected"), [
+    ("Spinal epidural abscess complicating discitis: a case report", ["Spinal epidural abscess", "discitis"]),
+    ("Bucket-handle meniscal tear in a young athlete", ["Bucket-handle meniscal tear"]),
+    ("Lymphoma mimicking a pyogenic abscess", ["Lymphoma"]),           # not what it only looked like
+])
+def test_a_title_names_the_diagnosis_the_body_does_not_state(title: str, expected: list[str]) -> None:
+    text = f"{title}\n\nA 40-year-old man presented with pain. MRI showed a mass in the thigh.\n"
+    report = parse(text, "c")
+    assert [d.text for d in report.diagnoses] == expected
+    assert all(d.status == "confirmed" for d in report.diagnoses)
+
+
+def test_a_title_is_not_read_when_the_body_states_the_diagnosis() -> None:
+    text = ("Abscess of the thigh: a case report\n\nA 40-year-old man presented with pain. MRI showed a mass. "
+            "Biopsy confirmed lymphoma.\n")
+    assert [d.text for d in parse(text, "c").diagnoses] == ["lymphoma"]

@@ -79,6 +79,17 @@ def _is_title(line: str) -> bool:
     return capitalised / len(words) >= 0.6
 
 
+def _is_plain_title(line: str, text: str, end: int) -> bool:
+    """A title in sentence case ("Spinal epidural abscess complicating discitis: a case report"):
+    the first line, a few words without a full stop, standing alone before a blank line or
+    naming itself a case report."""
+    words = re.findall(r"[A-Za-z][\w'-]*", line)
+    if not 3 <= len(words) <= 30 or line.rstrip().endswith((".", ":", ";", ",")):
+        return False
+    alone = text[end: end + 2] == "\n\n" or text[end:].strip() == "" or text[end: end + 3].strip() == ""
+    return alone or bool(re.search(r"\bcase (?:report|study|series)\b", line, re.IGNORECASE))
+
+
 def blocks(clean: CleanText, doc: Any) -> list[Block]:
     """Split the clean text into blocks of one kind each, in order."""
     rules = parse_rules()
@@ -140,7 +151,7 @@ def blocks(clean: CleanText, doc: Any) -> list[Block]:
             in_discussion = category == "discussion" or (in_discussion and category == "discussion")
             seen_content = True
             continue
-        if not seen_content and _is_title(line):
+        if not seen_content and (_is_title(line) or _is_plain_title(line, text, end)):
             result.append(Block(start, end, "title"))
             seen_content = True
             continue

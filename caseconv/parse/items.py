@@ -342,6 +342,37 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
     return result
 
 
+#: "Lymphoma mimicking an abscess": the disease a title says the case only looked like.
+_LOOKS_LIKE = re.compile(r"\b(?:mimicking|mimics?|masquerading as|simulating|resembling|presenting as|mistaken for|"
+                         r"disguised as)\s+(?:an?\s+|the\s+)?$", re.IGNORECASE)
+_TITLE_STOP = frozenset("of with for and or a an the in on to as by from complicating presenting after due "
+                        "causing following case report rare unusual".split())
+
+
+def _title_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
+    """A case report's title names its diagnosis ("Spinal epidural abscess complicating
+    discitis: a case report"): read when the body states none."""
+    result: list[Diagnosis] = []
+    matches = sorted(((s, e) for _, s, e in vocabulary.diagnoses(doc)), key=lambda m: (m[0], -(m[1] - m[0])))
+    last_end = -1
+    for start, end in matches:
+        block = kinds.get(doc[start].sent.start_char)
+        if block is None or block.kind != "title" or start < last_end:
+            continue
+        last_end = end
+        begin = start
+        first = doc[start].sent.start
+        while begin - 1 >= first and (doc[begin - 1].is_alpha and doc[begin - 1].text.lower() not in _TITLE_STOP
+                                      or doc[begin - 1].text == "-" and begin - 2 >= first and doc[begin - 2].is_alpha):
+            begin -= 1  # over the words that qualify it, hyphenated ones too ("bucket-handle")
+        if _LOOKS_LIKE.search(clean.text[max(0, doc[begin].idx - 40): doc[begin].idx]):
+            continue
+        item = _diagnosis(clean, doc[begin].idx, doc[end - 1].idx + len(doc[end - 1].text), "confirmed")
+        if item:
+            result.append(item)
+    return result
+
+
 def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
     """The case diagnosis and the differentials, from headed sections or the narrative's wording."""
     rules = parse_rules()
@@ -429,6 +460,8 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
             if item:
                 result.append(item)
     result.extend(_named_diagnoses(clean, doc, kinds, vocabulary))
+    if not any(item.status != "differential" for item in result):
+        result.extend(_title_diagnoses(clean, doc, kinds, vocabulary))
     unique: list[Diagnosis] = []
     seen: set[tuple[str, str]] = set()
     for item in result:
