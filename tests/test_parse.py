@@ -483,3 +483,12 @@ def test_a_title_is_not_read_when_the_body_states_the_diagnosis() -> None:
     text = ("Abscess of the thigh: a case report\n\nA 40-year-old man presented with pain. MRI showed a mass. "
             "Biopsy confirmed lymphoma.\n")
     assert [d.text for d in parse(text, "c").diagnoses] == ["lymphoma"]
+
+
+@pytest.mark.parametrize(("text", "presence", "laterality", "sites"), [
+    ("MRI: The previously seen cyst has resolved.", "absent", None, []),
+    ("X-ray: Fracture of the right fifth metatarsal base.", "present", "right", ["metatarsal bone"]),
+])
+def test_resolved_findings_and_numbered_bones(text: str, presence: str, laterality: str | None, sites: list) -> None:
+    finding = parse(text, "c").findings[0]
+    assert (finding.presence, finding.laterality, [s.text for s in finding.sites]) == (presence, laterality, sites)

@@ -181,7 +181,8 @@ class SentenceReader:
         for item in anatomy:
             before = text[max(0, item.start - 40): item.start]
             lateral = re.search(r"\b(left|right|bilateral|both)(?:[- ]sided)?\s+(?:(?:main|upper|lower|middle|"
-                                r"proximal|distal|mid|common|internal|external|anterior|posterior)\s+)?$",
+                                r"proximal|distal|mid|common|internal|external|anterior|posterior|first|second|"
+                                r"third|fourth|fifth)\s+)?$",
                                 before, re.IGNORECASE)
             if lateral:
                 item.laterality = _lateral_value(lateral.group(1))
