@@ -401,11 +401,23 @@ def _parallel(sources: list[Source], settings: Settings, jobs: int, worker: Work
     pool = _Pool(jobs, settings)
     try:
         while True:
+            unsent: tuple[int, Source] | None = None
             while not stop() and len(pending) < window:
                 item = next(queue, None)
                 if item is None:
                     break
-                pending.append((item[0], item[1], pool.executor.submit(worker, item[1], settings, item[0])))
+                try:
+                    pending.append((item[0], item[1], pool.executor.submit(worker, item[1], settings, item[0])))
+                except BrokenProcessPool:  # a worker died before this case could be handed over
+                    unsent = item
+                    break
+            if unsent is not None:
+                lost = [(i, s) for i, s, _ in pending] + [unsent]
+                pending.clear()
+                pool.close()
+                yield from _isolated(lost, settings, worker, stop)
+                pool = _Pool(jobs, settings)
+                continue
             if not pending:
                 break
             index, source, future = pending.popleft()

@@ -160,3 +160,38 @@ def test_ctrl_c_leaves_complete_outputs_and_a_summary(tmp_path: Path) -> None:
     for stem in stems:
         assert json.loads((out / f"{stem}.fhir.json").read_text())["resourceType"] == "Bundle"
         assert (out / f"{stem}.sr.dcm").read_bytes()[128:132] == b"DICM"
+
+
+def test_a_worker_dying_while_cases_are_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool can break between two hand-overs (a worker died after the last result came
+    back): the case that could not be sent and those in flight are run again, in order."""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    pools: list[object] = []
+
+    class Executor(ThreadPoolExecutor):
+        def __init__(self, breaks: bool) -> None:
+            super().__init__(1)
+            self.sent, self.breaks = 0, breaks
+
+        def submit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            self.sent += 1
+            if self.breaks and self.sent == 3:
+                raise BrokenProcessPool("a child process terminated abruptly")
+            return super().submit(*args, **kwargs)
+
+    class Pool:
+        def __init__(self, size: int, settings: Settings) -> None:
+            self.executor = Executor(breaks=not pools)
+            pools.append(self)
+
+        def close(self, *, kill: bool = False) -> None:
+            self.executor.shutdown(wait=True)
+
+    monkeypatch.setattr(batch, "_Pool", Pool)
+    seen: list[Outcome] = []
+    summary = batch.run(_sources(6), Settings(), jobs=2, worker=fake_worker, on_outcome=seen.append)
+    assert [o.index for o in seen] == list(range(6))
+    assert all(o.ok for o in seen) and summary.exit_code == 0
+    assert len(pools) >= 3  # the broken pool, the one-at-a-time rerun, and a fresh pool
