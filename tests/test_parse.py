@@ -492,3 +492,21 @@ def test_a_title_is_not_read_when_the_body_states_the_diagnosis() -> None:
 def test_resolved_findings_and_numbered_bones(text: str, presence: str, laterality: str | None, sites: list) -> None:
     finding = parse(text, "c").findings[0]
     assert (finding.presence, finding.laterality, [s.text for s in finding.sites]) == (presence, laterality, sites)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("CT: A 12 mm nodule in the right upper lobe and a 4 mm nodule in the left lower lobe.",
+     [("nodule", [12.0], "right"), ("nodule", [4.0], "left")]),
+    ("CT: Hepatic lesions measure 1.5 and 2.2 cm.", [("Hepatic lesions", [1.5, 2.2], None)]),
+    ("US: Mild hydronephrosis on the left.", [("Mild hydronephrosis", [], "left")]),
+    ("MRI: A well-defined T1 hypointense, T2 hyperintense mass in the left thigh.",
+     [("well-defined T1 hypointense, T2 hyperintense mass", [], "left")]),
+])
+def test_sizes_sides_and_weightings_go_to_their_finding(text: str, expected: list) -> None:
+    found = [(f.text, [m.value for m in f.measurements], f.laterality) for f in parse(text, "c").findings]
+    assert found == expected
+
+
+def test_a_listed_number_shares_the_unit_but_an_age_does_not() -> None:
+    assert [(n.value, n.unit) for n in measurements("1, 2 and 3 mm")] == [(1, "mm"), (2, "mm"), (3, "mm")]
+    assert [(n.value, n.unit) for n in measurements("aged 45 and a 3 cm lesion")] == [(3, "cm")]

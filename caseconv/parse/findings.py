@@ -42,6 +42,10 @@ _NORMAL = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:(?:is|are|was|were|appears?|remain
                      r"within normal limits|preserved|maintained|intact)\b", re.IGNORECASE)
 _COMPARED_TO = re.compile(r"\b(?:iso|hypo|hyper)(?:intense|dense|attenuating|echoic)\s+(?:relative\s+)?"
                           r"(?:to|compared to|compared with)\s+(?:the\s+|normal\s+|adjacent\s+)*$", re.IGNORECASE)
+#: what may follow "on the left" when it names a finding's side: the end of a clause or "side".
+_ON_THE_SIDE = re.compile(r"(?:\s+side)?\s*(?:[,.;)]|$|\s+(?:and|with|but)\b)", re.IGNORECASE)
+#: An MR weighting between two signal words ("T1 hypointense, T2 hyperintense mass").
+_WEIGHTING = re.compile(r"T[12]\*?|FLAIR|STIR|DWI|ADC|PD", re.IGNORECASE)
 _OF_FOLLOWING = re.compile(r"^\s*(?:of|of the)\s", re.IGNORECASE)
 _INTERPRETATION = re.compile(r"\b(?:suggestive of|suggesting|consistent with|compatible with|representing|"
                              r"likely|probably|in keeping with|concerning for|suspicious for)\b")
@@ -227,7 +231,8 @@ class SentenceReader:
             modifier = groups[-1][-1] if groups else None
             gap = doc[modifier.end: ent.start] if modifier is not None else None
             if modifier is not None and ent.start - modifier.end <= 3 and all(
-                    t.text in {"-", ","} or (t.is_alpha and t.text.lower() not in _STOP) for t in gap) \
+                    t.text in {"-", ","} or (t.is_alpha and t.text.lower() not in _STOP) or _WEIGHTING.fullmatch(t.text)
+                    for t in gap) \
                     and (_ADJECTIVE.search(modifier.text) or self._key(modifier) in self.dependent) \
                     and not ent.text.lower().endswith(("ing", "ed")):
                 groups[-1].append(ent)
@@ -299,7 +304,8 @@ class SentenceReader:
                     word == "-" or (word == "," or coordinated) and _ADJECTIVE.search(previous.text)):
                 index -= 1
                 continue
-            if not (token.is_alpha or re.fullmatch(r"[a-z]+(?:-[a-z]+)+", word)) or word in _STOP:
+            if not (token.is_alpha or re.fullmatch(r"[a-z]+(?:-[a-z]+)+", word) or _WEIGHTING.fullmatch(word)) \
+                    or word in _STOP:
                 break
             start_token = index
             index -= 1
@@ -467,6 +473,11 @@ class SentenceReader:
         for match in _LATERALITY.finditer(text):
             position = base + match.start()
             owner = next((m for m in mentions if m.start <= position < m.end), None)
+            if owner is None and _ON_THE_SIDE.match(text, match.end()) and \
+                    re.search(r"(?<!more )(?<!greater )(?<!larger )(?<!worse )\bon the\s*$", text[: match.start()],
+                              re.IGNORECASE):
+                # "mild hydronephrosis on the left": the side is named after the finding
+                owner = next((m for m in reversed(mentions) if m.end <= position and not m.laterality), None)
             if owner is not None and not any(a.start <= position < a.end for a in anatomy):
                 follows = any(0 <= a.start - (base + match.end()) <= 2 for a in anatomy)
                 if not follows:
@@ -486,6 +497,13 @@ class SentenceReader:
             owner = self._nearest(mentions, position)
             if _OF_FOLLOWING.match(self.text[number.end: number.end + 8]):
                 owner = next((m for m in mentions if 0 <= m.token_start - position <= 5), owner)
+            elif token is not None:
+                # "a 4 mm nodule": a size written before the name, with only its adjectives between;
+                # but "two appendicoliths, one of 12 mm and a smaller 6 mm appendicolith" is one finding
+                named = next((m for m in mentions if 0 <= m.token_start - token.end <= 3 and all(
+                    t.is_alpha or t.text == "-" for t in doc[token.end: m.token_start])), None)
+                if named is not None and not (named.key == owner.key and not named.sites):
+                    owner = named
             owner.numbers.append(number)
         if _THESE_LEVELS.search(text):
             for previous, mention in zip(mentions, mentions[1:]):

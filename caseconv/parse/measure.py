@@ -13,6 +13,10 @@ _NUMBER = r"\d{1,4}(?:\.\d{1,3})?"
 _LENGTH_UNIT = r"(?:mm|cm|millimet(?:er|re)s?|centimet(?:er|re)s?)"
 _UNIT_CODES = {"mm": "mm", "cm": "cm", "ml": "mL", "cc": "mL"}
 #: "12.1x11.5 cm", "8.6 x 8.4 x 12.4 cm", "20*10*19 mm", "2.0 cm x 1.8 cm", "5 mm", "12mm".
+#: "1.5 and 2.2 cm", "1, 2 and 3 mm": a number listed just before a measurement, sharing its unit.
+_LISTED_BEFORE = re.compile(rf"(?<![\w.x*])(?P<n>{_NUMBER})\s*(?:,\s*and|,\s*or|,|and|or)\s*\Z")
+_COUNTED = re.compile(r"\b(?:aged?|grade|stage|type|segments?|score|class|levels?|day|week|month|year)s?\s*\Z",
+                      re.IGNORECASE)
 MEASUREMENT = re.compile(
     rf"(?<![\w.])(?P<a>{_NUMBER})\s?(?P<ua>{_LENGTH_UNIT})?"
     rf"(?:\s?[x*]\s?(?P<b>{_NUMBER})\s?(?P<ub>{_LENGTH_UNIT})?)?"
@@ -66,10 +70,18 @@ def measurements(text: str, offset: int = 0) -> list[Number]:
             kinds = [None, None, None]
         else:
             kinds = [None]
+        if len(present) == 1:  # "measure 1.5 and 2.2 cm": the unit is written once for the list
+            start = match.start()
+            while (listed := _LISTED_BEFORE.search(text, max(0, start - 24), start)) is not None:
+                if _COUNTED.search(text, max(0, listed.start("n") - 16), listed.start("n")):
+                    break  # "aged 45 and 3 cm": an age, a grade or a segment, not a length
+                found.append(Number(_value(listed["n"]), unit, offset + listed.start("n"), offset + listed.end("n"),
+                                    listed["n"], None))
+                start = listed.start("n")
         for (value, own_unit), kind in zip(present, kinds):
             found.append(Number(_value(value), own_unit or unit, offset + match.start(),
                                 offset + match.end(), match.group(0), kind))
-    return found
+    return sorted(found, key=lambda n: n.start)
 
 
 _REGIONS = {"C": 7, "T": 12, "L": 5, "S": 5}
