@@ -510,3 +510,13 @@ def test_sizes_sides_and_weightings_go_to_their_finding(text: str, expected: lis
 def test_a_listed_number_shares_the_unit_but_an_age_does_not() -> None:
     assert [(n.value, n.unit) for n in measurements("1, 2 and 3 mm")] == [(1, "mm"), (2, "mm"), (3, "mm")]
     assert [(n.value, n.unit) for n in measurements("aged 45 and a 3 cm lesion")] == [(3, "cm")]
+
+
+def test_venous_sinuses_signs_and_absent_flow() -> None:
+    text = ("CT head: The superior sagittal sinus appeared hyperdense (cord sign). MR venography shows absent flow "
+            "in the right transverse sinus.")
+    found = {f.concept: f for f in parse(text, "c").findings}
+    assert [s.text for s in found["hyperdensity"].sites] == ["superior sagittal sinus"]
+    assert found["cord sign"].sites == ()                          # the cord of a cord sign is no site
+    assert found["vascularity"].presence == "absent"               # "absent flow"
+    assert [s.text for s in found["vascularity"].sites] == ["transverse sinus"]

@@ -30,6 +30,7 @@ evidence amount due after before while where when if it they he she we without c
 measuring compressing demonstrating containing including producing resulting suggesting representing indicating
 revealing displacing encasing abutting mm cm ml cc
 causes cause caused produces produced results resulted leads led contains contained involves involved extends
+confirmed confirms confirming depicted depicts documented detected
 extended displaces displaced compresses compressed suggests suggested represents represented indicates""".split())
 _COPULA = frozenset("is are was were be been appears appear appeared remains remain became become looks".split())
 _ADVERB = re.compile(r"(?:\w+ly|very|quite|somewhat|slightly|also|now|again|still|not|no longer)$", re.IGNORECASE)
@@ -154,8 +155,9 @@ class SentenceReader:
         result = []
         for start, end, term in chosen:
             heads = self.findings.between(start - _LONGEST_NAME, start + 1)
-            if any(h.start <= start and end <= h.end and (term in tissue or (start, end) == (h.start, h.end))
-                   for h in heads):
+            if any(h.start <= start and end <= h.end and (term in tissue or (start, end) == (h.start, h.end)
+                                                            or self._key(h).endswith(" sign"))
+                   for h in heads):  # the cord of a "cord sign" is no site
                 continue
             span = doc[start:end]
             result.append(_Anatomy(span.start_char, span.end_char, term, None, start, end))
