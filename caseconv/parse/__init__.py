@@ -99,9 +99,11 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     cleaned = clean(text)
     nlp, vocabulary = pipeline(mappings)
     doc = nlp(cleaned.text)
-    apply_context(doc, vocabulary.context)
     found = blocks(cleaned, doc)
     kinds = _block_index(found, doc)
+    # negation and hedging matter only where findings, history and diagnoses are read
+    unread = {start for start, block in kinds.items() if block.kind in {"discussion", "ignore"}}
+    apply_context(doc, vocabulary.context, skip=lambda sentence: sentence.start_char in unread)
     rules = parse_rules()
     imaging = _cue(rules["imaging_cues"])
     non_imaging = _cue(rules["non_imaging_cues"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -162,6 +163,7 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
     # them one at a time, and its pruning of overlaps pops from the head of a list, both
     # quadratic in the number of matches; `caseconv_set_ents` keeps the longest instead
     matcher = nlp.add_pipe("medspacy_target_matcher", config={"result_type": "group", "prune": False})
+    acronyms = nlp.add_pipe("caseconv_acronyms")
     ignored = set(parse_rules()["ignored_heads"])
     for kind, label in (("findings", "FINDING"), ("symptoms", "SYMPTOM")):
         rules = []
@@ -169,8 +171,7 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
             if concept.term in ignored:
                 continue
             if _is_acronym(name):  # "ALL" is a leukaemia, "all" a word: capitals are matched as written
-                rules.append(TargetRule(name, label, pattern=[{"ORTH": {"IN": [name, name + "s"]}}],
-                                        attributes=None, metadata={"concept": concept.term}))
+                acronyms.add(name, TargetRule(name, label, attributes=None, metadata={"concept": concept.term}))
                 continue
             for variant in _plurals(name.lower()):
                 rules.append(TargetRule(variant, label, attributes=None, metadata={"concept": concept.term}))
@@ -233,12 +234,13 @@ def _windows(doc: Any, start: int, end: int, ents: Any) -> list[tuple[int, int]]
     return pieces
 
 
-def apply_context(doc: Any, context: Any) -> None:
+def apply_context(doc: Any, context: Any, skip: Callable[[Any], bool] = lambda sentence: False) -> None:
     """Run ConText on the runs of sentences that hold a target, and copy its verdicts to ``doc``.
 
     ConText's matcher costs the same for every token; most of a report's tokens are in
     sentences with no finding, so this keeps hostile input (a megabyte of "Fig Fig ...")
-    from costing seconds per megabyte.
+    from costing seconds per megabyte. Sentences ``skip`` names (a general discussion) are
+    not read at all.
     """
     from spacy.tokens import Doc, Span
 
@@ -252,7 +254,7 @@ def apply_context(doc: Any, context: Any) -> None:
     ents = ByStart(list(doc.ents), lambda e: e.start)
     previous_end = None
     for sentence in by_sentence.spans:
-        if sentence.start not in ents_by_sentence:
+        if sentence.start not in ents_by_sentence or skip(sentence):
             previous_end = None
             continue
         # ConText pairs every modifier with every target of its document: keep the pieces small
@@ -278,6 +280,37 @@ def apply_context(doc: Any, context: Any) -> None:
                     setattr(extension, flag, True)
 
 
+class _Acronyms:
+    """Finding and symptom names written in capitals ("AAA", "SAH"), matched as written, with
+    the target rule medspaCy's matcher gives its own matches: its token patterns would test
+    every acronym at every token."""
+
+    def __init__(self, nlp: Any) -> None:
+        from spacy.matcher import PhraseMatcher
+
+        self.make_doc = nlp.make_doc
+        self.matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
+        self.rules: dict[str, Any] = {}
+
+    def add(self, name: str, rule: Any) -> None:
+        self.rules[name] = rule
+        self.matcher.add(name, [self.make_doc(name), self.make_doc(name + "s")])
+
+    def __call__(self, doc: Any) -> Any:
+        from spacy.tokens import Span
+
+        found = []
+        for match_id, start, end in self.matcher(doc):
+            rule = self.rules[doc.vocab.strings[match_id]]
+            span = Span(doc, start, end, label=rule.category)
+            span._.target_rule = rule
+            found.append(span)
+        if found:
+            group = list(doc.spans.get("medspacy_spans", []))
+            doc.spans["medspacy_spans"] = group + found
+        return doc
+
+
 def _register() -> None:
     from spacy.language import Language
     from spacy.util import filter_spans
@@ -290,6 +323,10 @@ def _register() -> None:
         """The target matcher's spans as entities, the longest of overlapping ones."""
         doc.set_ents(filter_spans(list(doc.spans.get("medspacy_spans", []))))
         return doc
+
+    @Language.factory("caseconv_acronyms")
+    def acronyms(nlp: Any, name: str) -> _Acronyms:
+        return _Acronyms(nlp)
 
     @Language.component("caseconv_line_breaks")
     def line_breaks(doc: Any) -> Any:
