@@ -352,24 +352,28 @@ _TITLE_STOP = frozenset("of with for and or a an the in on to as by from complic
 def _title_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
     """A case report's title names its diagnosis ("Spinal epidural abscess complicating
     discitis: a case report"): read when the body states none."""
+    titles = [s for s in sentences(doc).spans if (b := kinds.get(s.start_char)) is not None and b.kind == "title"]
+    if not titles:
+        return []
     result: list[Diagnosis] = []
-    matches = sorted(((s, e) for _, s, e in vocabulary.diagnoses(doc)), key=lambda m: (m[0], -(m[1] - m[0])))
-    last_end = -1
-    for start, end in matches:
-        block = kinds.get(doc[start].sent.start_char)
-        if block is None or block.kind != "title" or start < last_end:
-            continue
-        last_end = end
-        begin = start
-        first = doc[start].sent.start
-        while begin - 1 >= first and (doc[begin - 1].is_alpha and doc[begin - 1].text.lower() not in _TITLE_STOP
-                                      or doc[begin - 1].text == "-" and begin - 2 >= first and doc[begin - 2].is_alpha):
-            begin -= 1  # over the words that qualify it, hyphenated ones too ("bucket-handle")
-        if _LOOKS_LIKE.search(clean.text[max(0, doc[begin].idx - 40): doc[begin].idx]):
-            continue
-        item = _diagnosis(clean, doc[begin].idx, doc[end - 1].idx + len(doc[end - 1].text), "confirmed")
-        if item:
-            result.append(item)
+    matches = ByStart(sorted(((s, e) for _, s, e in vocabulary.diagnoses(doc)), key=lambda m: (m[0], -(m[1] - m[0]))),
+                      lambda m: m[0])
+    for title in titles:
+        last_end = -1
+        for start, end in matches.between(title.start, title.end):
+            if start < last_end or end > title.end:
+                continue
+            last_end = end
+            begin = start
+            while begin - 1 >= title.start and (
+                    doc[begin - 1].is_alpha and doc[begin - 1].text.lower() not in _TITLE_STOP
+                    or doc[begin - 1].text == "-" and begin - 2 >= title.start and doc[begin - 2].is_alpha):
+                begin -= 1  # over the words that qualify it, hyphenated ones too ("bucket-handle")
+            if _LOOKS_LIKE.search(clean.text[max(0, doc[begin].idx - 40): doc[begin].idx]):
+                continue
+            item = _diagnosis(clean, doc[begin].idx, doc[end - 1].idx + len(doc[end - 1].text), "confirmed")
+            if item:
+                result.append(item)
     return result
 
 
