@@ -1,6 +1,11 @@
 """5 MB files of pathological patterns through the input checks and `extract` (target: < 10 s each).
 
     .venv/bin/python benchmarks/bench_pathological.py [--size 5000000] [--profile]
+    .venv/bin/python benchmarks/bench_pathological.py --scaling
+
+``--scaling`` parses each pattern at 100, 200 and 400 kB in one process and prints how the
+time grows when the input doubles (2 is linear, 4 quadratic): the quick check for a
+quadratic path after a parser change.
 
 spaCy refuses a text over ``nlp.max_length`` (1,000,000 characters) with E088, so by
 default the limit is raised in the measuring process to time the parse itself;
@@ -56,10 +61,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=5_000_000)
     parser.add_argument("--only", help="one pattern name")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--scaling", action="store_true", help="time ratios at 100, 200 and 400 kB")
     parser.add_argument("--keep-limit", action="store_true",
                         help="keep spaCy's nlp.max_length (texts over 1,000,000 characters then fail)")
     args = parser.parse_args()
     print(machine())
+    if args.scaling:
+        scaling()
+        return
     print(f"| pattern ({args.size / 1e6:g} MB) | parse seconds | findings | peak memory (MiB) |")
     print("|---|---:|---:|---:|")
     folder = Path(tempfile.mkdtemp(prefix="caseconv-patho-"))
@@ -89,6 +98,31 @@ def main() -> None:
         print(f"| {name} | {fields[1]} | {fields[3]} | {peak / 2**20:.0f} |", flush=True)
         if args.profile:
             print(out)
+
+
+def scaling() -> None:
+    """Time ratios when the input doubles, for every pattern (run in this process)."""
+    import time
+
+    from caseconv.batch import Settings, warm
+    from caseconv.parse.nlp import pipeline
+    from caseconv.pipeline import extract
+
+    warm(Settings(outputs=()))
+    pipeline()[0].max_length = 10**8
+    extra = {"run-on list with sizes": "right psoas abscess 3 x 4 cm, ", "levels in a list": "L4-L5 disc herniation, "}
+    print("| pattern | 100 kB s | 200 kB s | 400 kB s | ratio 400/200 |")
+    print("|---|---:|---:|---:|---:|")
+    for name, pattern in {**PATTERNS, **extra}.items():
+        if pattern is None:
+            continue
+        times = []
+        for size in (100_000, 200_000, 400_000):
+            text = (pattern * (size // len(pattern) + 1))[:size]
+            started = time.perf_counter()
+            extract(text, "p")
+            times.append(time.perf_counter() - started)
+        print(f"| {name} | {times[0]:.2f} | {times[1]:.2f} | {times[2]:.2f} | {times[2] / times[1]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
