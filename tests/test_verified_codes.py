@@ -102,3 +102,19 @@ def test_the_readme_lists_every_code() -> None:
     readme = (FOLDER / "README.md").read_text(encoding="utf-8")
     for name, number, cells in ROWS:
         assert cells["code"] in readme, f"{name}:{number} {cells['code']} is not in README.md"
+
+
+def test_a_row_that_names_a_cid_has_its_code_in_that_cid() -> None:
+    """'DICOM PS3.16 CID 4' on a row is a claim pydicom can check: the code is in that CID."""
+    from caseconv.coding.checks import _cid_codes
+
+    folder = FOLDER.parent
+    wrong = []
+    for path in sorted([*folder.glob("*.csv"), *(folder / "seed").glob("*.csv"), *FOLDER.glob("*.csv")]):
+        for concept in read_table(path):
+            if concept.code is None:
+                continue
+            for cid in re.findall(r"\bCID (\d+)", concept.source):
+                if (concept.code.scheme, concept.code.value) not in _cid_codes(int(cid)):
+                    wrong.append(f"{concept.origin} {concept.code.value} not in CID {cid}")
+    assert not wrong, wrong[:10]
