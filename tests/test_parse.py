@@ -520,3 +520,12 @@ def test_venous_sinuses_signs_and_absent_flow() -> None:
     assert found["cord sign"].sites == ()                          # the cord of a cord sign is no site
     assert found["vascularity"].presence == "absent"               # "absent flow"
     assert [s.text for s in found["vascularity"].sites] == ["transverse sinus"]
+
+
+def test_compound_words_and_noun_coordinations() -> None:
+    """The skin of "onion-skin" is no site; "component and extensive marrow oedema" is no name."""
+    report = parse("Radiographs showed a lytic lesion of the right femur with an onion-skin periosteal reaction. "
+                   "MRI shows a large soft-tissue component and extensive marrow oedema.", "c")
+    found = {f.concept: f for f in report.findings}
+    assert [s.text for s in found["lytic lesion"].sites] == ["femur"]
+    assert found["edema"].text == "extensive marrow oedema"

@@ -39,6 +39,9 @@ _BODY_OF_LEVEL = re.compile(r"\bbod(?:y|ies) of (?:the )?(?=[CTLS]\d)", re.IGNOR
 _THESE_LEVELS = re.compile(r"\b(?:these|those|the same|both) levels?\b", re.IGNORECASE)
 _COLON_NEXT = re.compile(r"\s*:")
 _ADJECTIVE = re.compile(r"(?:ic|ous|al|ed|ive|ar|ent|ant|oid|ible|able|ful|ing|-\w+)$", re.IGNORECASE)
+#: An adjective a coordination joins ("heterogeneous and enhancing"): "-ent" nouns such as
+#: "component" or "segment" are left out.
+_COORDINATED = re.compile(r"(?:ic|ous|al|ed|ive|ar|oid|ible|able|ful|ing)$", re.IGNORECASE)
 _NORMAL = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:(?:is|are|was|were|appears?|remains?)\s+)?(?:unremarkable|normal|"
                      r"within normal limits|preserved|maintained|intact)\b", re.IGNORECASE)
 _COMPARED_TO = re.compile(r"\b(?:iso|hypo|hyper)(?:intense|dense|attenuating|echoic)\s+(?:relative\s+)?"
@@ -143,6 +146,9 @@ class SentenceReader:
         doc = self.doc
         spans = []
         for match_id, start, end in self.vocabulary.anatomy(doc):
+            if start >= 2 and doc[start - 1].text == "-" and not doc[start - 2].whitespace_ \
+                    and not doc[start - 1].whitespace_ and doc[start - 2].is_alpha:
+                continue  # the last word of a compound ("onion-skin", "soft-tissue") names no structure
             spans.append((start, end, doc.vocab.strings[match_id]))
         spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
         chosen: list[tuple[int, int, str]] = []
@@ -302,8 +308,9 @@ class SentenceReader:
                 break  # another finding's name ("wall thickening and pericholecystic fluid")
             previous = doc[index - 1] if index - 1 >= sentence.start else None
             coordinated = word in {"and", "or", "and/or"} and _ADJECTIVE.search(doc[index + 1].text) is not None
-            if previous is not None and previous.is_alpha and previous.text.lower() not in _STOP and (
-                    word == "-" or (word == "," or coordinated) and _ADJECTIVE.search(previous.text)):
+            joins = word == "-" or (word == "," and _ADJECTIVE.search(previous.text) if previous else False) or (
+                coordinated and previous is not None and _COORDINATED.search(previous.text))
+            if previous is not None and previous.is_alpha and previous.text.lower() not in _STOP and joins:
                 index -= 1
                 continue
             if not (token.is_alpha or re.fullmatch(r"[a-z]+(?:-[a-z]+)+", word) or _WEIGHTING.fullmatch(word)) \
