@@ -529,3 +529,14 @@ def test_compound_words_and_noun_coordinations() -> None:
     found = {f.concept: f for f in report.findings}
     assert [s.text for s in found["lytic lesion"].sites] == ["femur"]
     assert found["edema"].text == "extensive marrow oedema"
+
+
+@pytest.mark.parametrize(("text", "finding", "diagnosis"), [
+    ("CT: Possible small pneumothorax on the right.", ("small pneumothorax", "uncertain", "right"), None),
+    ("CT: Rule out abscess.", ("abscess", "uncertain", None), None),
+    ("CT: Findings may represent early appendicitis.", None, ("early appendicitis", "provisional")),
+])
+def test_hedge_words_are_no_part_of_a_name(text: str, finding: tuple | None, diagnosis: tuple | None) -> None:
+    report = parse(text, "c")
+    assert [(f.text, f.presence, f.laterality) for f in report.findings] == ([finding] if finding else [])
+    assert [(d.text, d.status) for d in report.diagnoses] == ([diagnosis] if diagnosis else [])

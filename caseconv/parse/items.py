@@ -274,7 +274,7 @@ def _diagnosis(clean: CleanText, start: int, end: int, status: str) -> Diagnosis
 
 
 _INTERPRETS = re.compile(r"\b(?:consistent with|suggestive of|suggesting|compatible with|diagnostic of|"
-                         r"in keeping with|concerning for|suspicious for|representing|likely|probable|"
+                         r"in keeping with|concerning for|suspicious for|representing|represents?|likely|probable|"
                          r"favou?r(?:ing|s)?)\b", re.IGNORECASE)
 _PATHOLOGY = re.compile(r"\b(?:histopatholog\w*|patholog\w*|biopsy|histolog\w*|cytolog\w*|culture)\b[^.]{0,80}?"
                         r"\b(?:confirmed|revealed|showed|consistent with|diagnostic of|proved|proven)\b", re.IGNORECASE)
@@ -328,7 +328,8 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
                     "possible", "suspected", "suggestive", "consistent", "compatible", "confirmed", "revealed",
                     "showed", "shows", "show", "demonstrated", "demonstrates", "indicated", "suggested", "proved",
                     "biopsy", "histopathology", "pathology", "histology", "cytology", "examination",
-                    "over", "than", "versus", "vs", "favored", "favoured", "favor", "favour", "possibly"}:
+                    "over", "than", "versus", "vs", "favored", "favoured", "favor", "favour", "possibly",
+                    "represent", "represents", "may", "might", "could", "findings", "finding", "which", "this"}:
                 begin -= 1
             hedged = not pathology and bool(_HEDGE.search(body[: span.start_char - sentence.start_char]))
             status = "provisional" if hedged else "confirmed"
