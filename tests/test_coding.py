@@ -187,3 +187,14 @@ def test_a_finding_is_coded_by_its_concept_or_a_narrower_one(text: str, concept:
 
     coded = _finding(load_tables(), Finding(text, Span(0, len(text)), concept=concept))
     assert (coded.code.value if coded.code else None) == code
+
+
+def test_a_curated_name_takes_the_code_of_its_concept(tmp_path: Path) -> None:
+    (tmp_path / "diagnoses.csv").write_text(
+        HEADER.format(kind="diagnoses") + "subdural hematoma,subdural haematoma,,,,curated: no code\n")
+    verified = tmp_path / "verified"
+    verified.mkdir()
+    (verified / "diagnoses.csv").write_text(
+        HEADER.format(kind="diagnoses") + "subdural hematoma,,SCT,95453001,Subdural intracranial hematoma,test\n")
+    tables = Tables(c for p in (verified / "diagnoses.csv", tmp_path / "diagnoses.csv") for c in read_table(p))
+    assert tables.lookup("diagnoses", "subdural haematoma").code.value == "95453001"

@@ -540,3 +540,16 @@ def test_hedge_words_are_no_part_of_a_name(text: str, finding: tuple | None, dia
     report = parse(text, "c")
     assert [(f.text, f.presence, f.laterality) for f in report.findings] == ([finding] if finding else [])
     assert [(d.text, d.status) for d in report.diagnoses] == ([diagnosis] if diagnosis else [])
+
+
+def test_a_teaching_file_with_modality_headings() -> None:
+    """Radiopaedia's layout: Presentation, Patient Data, a modality heading over the findings,
+    Case Discussion; the title names the diagnosis."""
+    text = ("Case: Chronic subdural haematoma\n\nPresentation\nElderly man with confusion.\n\nPatient Data\n"
+            "Age: 82 years\nGender: Male\n\nCT Brain\nA crescentic hypodense extra-axial collection overlies the "
+            "left convexity. No hydrocephalus.\n\nCase Discussion\nThe main differential is a subdural hygroma.\n")
+    report = parse(text, "c")
+    assert [(f.concept, f.presence) for f in report.findings] == [("fluid collection", "present"),
+                                                                   ("hydrocephalus", "absent")]
+    assert [(d.text, d.status) for d in report.diagnoses] == [("Chronic subdural haematoma", "confirmed")]
+    assert (report.patient.age.value, report.patient.sex) == (82, "male")

@@ -158,8 +158,15 @@ class Tables:
                     self._index[key] = concept
 
     def lookup(self, kind: str, text: str) -> Concept | None:
-        """The concept of ``kind`` one of whose names normalises like ``text``."""
-        return self._index.get((kind, normalize(text)))
+        """The concept of ``kind`` one of whose names normalises like ``text``; for a name a
+        curated row lists without a code, the concept that codes that row's term ("subdural
+        haematoma" is a name of the subdural hematoma a verified row codes)."""
+        concept = self._index.get((kind, normalize(text)))
+        if concept is not None and concept.code is None:
+            coded = self._index.get((kind, normalize(concept.term)))
+            if coded is not None and coded.code is not None:
+                return coded
+        return concept
 
     def names(self, kind: str) -> dict[str, Concept]:
         """Every name of ``kind`` (as written in the table) with the concept it means: the

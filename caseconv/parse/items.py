@@ -40,10 +40,19 @@ def patient(clean: CleanText, blocks: list[Block]) -> Patient:
             continue
         age = Age(found.value, found.unit, clean.span(block.start + found.start, block.start + found.end))
         sex = measure.sex(chunk, found.end)
+        base = block.start
+        if sex is None:  # "Age: 82 years" / "Gender: Male" on lines of their own
+            following = [b for b in blocks if b.start > block.start and b.kind not in SKIP_KINDS][:3]
+            for other in following:
+                sex = measure.sex(text[other.start: other.end])
+                if sex is not None and sex[2] - sex[1] > 1:
+                    base = other.start
+                    break
+                sex = None
         if sex is None:
             return Patient(age=age)
         word, start, end = sex
-        return Patient(age=age, sex=word, sex_span=clean.span(block.start + start, block.start + end))
+        return Patient(age=age, sex=word, sex_span=clean.span(base + start, base + end))
     for block in blocks:
         if block.kind not in SKIP_KINDS:
             sex = measure.sex(text[block.start: block.end])
@@ -357,8 +366,11 @@ def _title_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
     if not titles:
         return []
     result: list[Diagnosis] = []
-    matches = ByStart(sorted(((s, e) for _, s, e in vocabulary.diagnoses(doc)), key=lambda m: (m[0], -(m[1] - m[0]))),
-                      lambda m: m[0])
+    # a title names a disease or the finding the case is about ("Chronic subdural haematoma")
+    named = [(s, e) for _, s, e in vocabulary.diagnoses(doc)]
+    named += [(e.start, e.end) for e in doc.ents if e.label_ == "FINDING"
+              and any(t.start <= e.start < t.end for t in titles)]
+    matches = ByStart(sorted(named, key=lambda m: (m[0], -(m[1] - m[0]))), lambda m: m[0])
     for title in titles:
         last_end = -1
         for start, end in matches.between(title.start, title.end):

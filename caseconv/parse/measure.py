@@ -179,12 +179,17 @@ class Age:
     end: int
 
 
+#: "Age: 82 years" in a teaching file's patient data.
+_AGE_LABEL = re.compile(r"\bage[d]?\s*:?\s*$", re.IGNORECASE)
+
+
 def age(text: str) -> Age | None:
     """The patient's age: "70-year-old", "45 yo", "75 y.o.", "18yo", "4-month-old"."""
     for match in _AGE.finditer(text):
         unit_text = match["u"].lower()
         following = text[match.end(): match.end() + 25].lower()
-        is_age = "old" in match.group(0).lower() or re.fullmatch(r"y\.?\s?o\.?|yo", unit_text)
+        is_age = "old" in match.group(0).lower() or re.fullmatch(r"y\.?\s?o\.?|yo", unit_text) or \
+            _AGE_LABEL.search(text[max(0, match.start() - 12): match.start()])
         if not is_age and not re.match(r"\s*(?:old|male|female|man|woman|boy|girl|patient)", following):
             continue
         unit = {"y": "a", "m": "mo", "w": "wk", "d": "d"}[unit_text[0]]
