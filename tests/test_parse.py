@@ -553,3 +553,17 @@ def test_a_teaching_file_with_modality_headings() -> None:
                                                                    ("hydrocephalus", "absent")]
     assert [(d.text, d.status) for d in report.diagnoses] == [("Chronic subdural haematoma", "confirmed")]
     assert (report.patient.age.value, report.patient.sex) == (82, "male")
+
+
+def test_two_findings_of_one_kind_named_apart_in_a_sentence() -> None:
+    """'a disc bulge with a superimposed protrusion ... lateral recess stenosis and central canal
+    stenosis': four findings; 'two appendicoliths, one of 12 mm and a smaller 6 mm
+    appendicolith' stays one."""
+    spine = parse("MRI: At L4-L5, there is a broad-based disc bulge with a superimposed right paracentral protrusion "
+                  "causing moderate right lateral recess stenosis and mild central canal stenosis.", "c")
+    assert [f.text for f in spine.findings] == ["broad-based disc bulge", "superimposed right paracentral protrusion",
+                                                "moderate right lateral recess stenosis", "mild central canal stenosis"]
+    counted = parse("CT: Two appendicoliths within the appendix, one measuring 12 mm and a smaller 6 mm "
+                    "appendicolith.", "c")
+    assert [(f.text, [m.value for m in f.measurements]) for f in counted.findings] == [
+        ("Two appendicoliths", [12.0, 6.0])]

@@ -87,6 +87,8 @@ class Mention:
     region_sites: set[str] = field(default_factory=set)
     token_start: int = 0
     token_end: int = 0
+    #: the character where the mention's sentence starts.
+    sentence: int = -1
 
     @property
     def source(self) -> str:
@@ -258,6 +260,8 @@ class SentenceReader:
         consumed = {id(m) for q in mentions for m in mentions if q.dependent and m is not q
                     and 0 <= m.token_start - q.token_end <= 3 and m.key == q.ref_key}
         mentions = [m for m in mentions if id(m) not in consumed]
+        for mention in mentions:
+            mention.sentence = sentence.start_char
         anatomy = self.sites.between(sentence.start, sentence.end)[:MAX_PER_SENTENCE]
         self._attach(mentions, anatomy, sentence)
         self._link(mentions, sentence)

@@ -11,6 +11,7 @@ left and a right X is a summary of those two, not a third finding.
 
 from __future__ import annotations
 
+from caseconv.coding.tables import singular
 from caseconv.model import Finding, Measurement, Site
 from caseconv.parse.findings import Mention, combine_laterality
 from caseconv.parse.measure import expand_level
@@ -110,12 +111,31 @@ def _inherit(mentions: list[Mention]) -> None:
                 mention.laterality = set(referent.laterality)
 
 
+_COUNTED = ("two ", "three ", "four ", "several ", "multiple ", "both ", "numerous ", "few ")
+
+
+def _side_by_side(first: Mention, second: Mention) -> bool:
+    """Two findings one sentence names apart ("lateral recess stenosis and central canal
+    stenosis", "a disc bulge with a protrusion"), unless the first counts them ("two
+    appendicoliths, one of 12 mm and a smaller 6 mm appendicolith")."""
+    named_alike = first.key == second.key or first.key.endswith(" " + second.key) or \
+        second.key.endswith(" " + first.key)
+    if first.sentence < 0 or first.sentence != second.sentence or not named_alike:
+        return False
+    if first.dependent or second.dependent or first.restates or second.restates:
+        return False
+    text = first.text.lower()
+    last = text.split()[-1] if text.split() else ""
+    return not (text.startswith(_COUNTED) or singular(last) != last) and text != second.text.lower()
+
+
 def merge(mentions: list[Mention]) -> list[Mention]:
     """The findings of a report: mentions merged, qualifiers resolved, summaries dropped."""
     _inherit(mentions)
     merged: list[Mention] = []
     for mention in mentions:
         target = next((m for m in merged if _related(m.key, mention.key) and _compatible(m, mention)
+                       and not _side_by_side(m, mention)
                        and (m.key == mention.key or m.own_sites & mention.own_sites or
                             _family(m.key) != _family(mention.key))), None)
         if target is None:
