@@ -123,6 +123,16 @@ def scaling() -> None:
             extract(text, "p")
             times.append(time.perf_counter() - started)
         print(f"| {name} | {times[0]:.2f} | {times[1]:.2f} | {times[2]:.2f} | {times[2] / times[1]:.2f} |", flush=True)
+    # thousands of findings that do not merge (each nodule has its own size): merging is windowed
+    times = []
+    for size in (100_000, 200_000, 400_000):
+        count = size // 32
+        text = "CT: " + " ".join(f"A {i % 9999 + 1}.{i % 7} mm nodule in segment {i % 8 + 1}." for i in range(count))
+        started = time.perf_counter()
+        extract(text, "p")
+        times.append(time.perf_counter() - started)
+    print(f"| distinct findings (nodules of other sizes) | {times[0]:.2f} | {times[1]:.2f} | {times[2]:.2f} | "
+          f"{times[2] / times[1]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

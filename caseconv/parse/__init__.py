@@ -165,10 +165,11 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     procedures = items.procedures(cleaned, doc, kinds, vocabulary, figures, has_enhancement)
     main_modality = procedures[0].modality if len({p.modality for p in procedures}) == 1 else None
     figures = items.figures(cleaned, found, main_modality)
-    labelled = []
-    for figure in figures:
-        shown = tuple(i for i, m in enumerate(merged) if figure.label == m.source or figure.label in m.labels)
-        labelled.append(replace(figure, findings=shown))
+    by_label: dict[str, list[int]] = {}
+    for index, mention in enumerate(merged):
+        for label in dict.fromkeys([mention.source, *mention.labels]):
+            by_label.setdefault(label, []).append(index)
+    labelled = [replace(figure, findings=tuple(by_label.get(figure.label, []))) for figure in figures]
     diagnoses = tuple(items.diagnoses(cleaned, doc, kinds, vocabulary))
     return CaseReport(case=case, text=text, patient=patient, procedures=tuple(procedures), history=history,
                       findings=findings, diagnoses=diagnoses, figures=tuple(labelled))

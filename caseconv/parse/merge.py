@@ -129,28 +129,43 @@ def _side_by_side(first: Mention, second: Mention) -> bool:
     return not (text.startswith(_COUNTED) or singular(last) != last) and text != second.text.lower()
 
 
+#: How many earlier findings of a kind a mention is compared with. A report names a finding
+#: again within a few dozen mentions; hostile text (thousands of nodules of different sizes)
+#: would otherwise compare every pair.
+MERGE_WINDOW = 64
+
+
 def merge(mentions: list[Mention]) -> list[Mention]:
     """The findings of a report: mentions merged, qualifiers resolved, summaries dropped."""
     _inherit(mentions)
     merged: list[Mention] = []
+    by_family: dict[str, list[int]] = {}
+    by_word: dict[str, list[int]] = {}
     for mention in mentions:
-        target = next((m for m in merged if _related(m.key, mention.key) and _compatible(m, mention)
-                       and not _side_by_side(m, mention)
+        family, word = _family(mention.key), mention.key.rsplit(" ", 1)[-1]
+        near = sorted({*by_family.get(family, [])[-MERGE_WINDOW:], *by_word.get(word, [])[-MERGE_WINDOW:]})
+        target = next((m for m in (merged[i] for i in near) if _related(m.key, mention.key)
+                       and _compatible(m, mention) and not _side_by_side(m, mention)
                        and (m.key == mention.key or m.own_sites & mention.own_sites or
                             _family(m.key) != _family(mention.key))), None)
         if target is None:
-            target = next((m for m in merged if _same_lesion(m, mention)), None)
+            target = next((m for m in merged[-MERGE_WINDOW:] if _same_lesion(m, mention)), None)
         if target is None:
+            by_family.setdefault(family, []).append(len(merged))
+            by_word.setdefault(word, []).append(len(merged))
             merged.append(mention)
         else:
             _absorb(target, mention)
     _inherit(merged)
+    by_key: dict[str, list[Mention]] = {}
+    for mention in merged:
+        by_key.setdefault(mention.key, []).append(mention)
     result = []
     for mention in merged:
         if mention.key in _PROCESS_NEEDING_SITE and not mention.sites and not mention.levels:
             continue
         if combine_laterality(mention.laterality) == "bilateral":
-            sides = [m for m in merged if m.key == mention.key and m.presence == mention.presence
+            sides = [m for m in by_key[mention.key] if m.presence == mention.presence
                      and combine_laterality(m.laterality) in {"left", "right"}]
             if {combine_laterality(m.laterality) for m in sides} == {"left", "right"}:
                 for side in sides:
