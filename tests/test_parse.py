@@ -567,3 +567,11 @@ def test_two_findings_of_one_kind_named_apart_in_a_sentence() -> None:
                     "appendicolith.", "c")
     assert [(f.text, [m.value for m in f.measurements]) for f in counted.findings] == [
         ("Two appendicoliths", [12.0, 6.0])]
+
+
+def test_a_mammogram_with_spiculated_margins_is_imaging() -> None:
+    """'margins' alone is no pathology cue: 'spiculated margins' describe a mass on imaging."""
+    report = parse("Mammography showed an irregular mass with spiculated margins and pleomorphic "
+                   "microcalcifications in the left breast.", "c")
+    assert {f.concept for f in report.findings} >= {"mass", "microcalcification"}
+    assert parse("The resection margins were free of tumor.", "c").findings == ()
