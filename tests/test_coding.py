@@ -198,3 +198,17 @@ def test_a_curated_name_takes_the_code_of_its_concept(tmp_path: Path) -> None:
         HEADER.format(kind="diagnoses") + "subdural hematoma,,SCT,95453001,Subdural intracranial hematoma,test\n")
     tables = Tables(c for p in (verified / "diagnoses.csv", tmp_path / "diagnoses.csv") for c in read_table(p))
     assert tables.lookup("diagnoses", "subdural haematoma").code.value == "95453001"
+
+
+@pytest.mark.parametrize(("text", "display"), [
+    ("CT: A 5 mm non-obstructing calculus in the lower pole of the left kidney.", "Kidney stone"),
+    ("CT: A cyst in the right kidney.", "Cyst of kidney"),
+    ("X-ray: Fracture of the right femur.", "Fracture of femur"),
+    ("CT: A mass in the liver.", "Liver mass"),
+    ("MRI: partial tear of the anterior cruciate ligament.", None),   # a tear is no rupture
+])
+def test_a_finding_is_coded_with_its_site_where_a_table_names_both(text: str, display: str | None) -> None:
+    from caseconv.pipeline import extract
+
+    finding = extract(text, "c").findings[0]
+    assert (finding.code.display if finding.code else None) == display

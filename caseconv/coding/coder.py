@@ -106,7 +106,27 @@ def _finding(tables: Tables, finding: Finding) -> Finding:
     found = _lookup_words(tables, _FINDING_KINDS, finding.text)
     if found is not None and (finding.concept is None or _holds(found, finding.concept)):
         concept = found if concept is None or len(found.term) > len(concept.term) else concept
+    if finding.concept:
+        placed = _placed(tables, finding)
+        if placed is not None and (concept is None or len(placed.term) > len(concept.term)):
+            concept = placed
     return replace(finding, code=_code(concept), sites=tuple(_site(tables, s) for s in finding.sites))
+
+
+def _placed(tables: Tables, finding: Finding) -> Concept | None:
+    """The concept that names the finding with its site ("renal calculus" for a calculus in
+    the kidney, "fracture of femur"), where a table has one."""
+    for site in finding.sites:
+        anatomy = tables.lookup("anatomy", site.text)
+        names = anatomy.names if anatomy is not None else (site.text,)
+        for name in names:
+            for candidate in (f"{name} {finding.concept}", f"{finding.concept} of {name}",
+                              f"{finding.concept} of the {name}", f"{finding.concept} in {name}"):
+                for kind in _FINDING_KINDS:
+                    concept = tables.lookup(kind, candidate)
+                    if concept is not None and concept.code is not None and _holds(concept, finding.concept):
+                        return concept
+    return None
 
 
 def _holds(concept: Concept, words: str) -> bool:
