@@ -75,6 +75,7 @@ def test_a_word_that_alters_the_rest_stops_the_head_fallback(tmp_path: Path) -> 
     ("upper pole of kidney", "64033007"),       # a part of the kidney lies in the kidney
     ("lower pole of the left kidney", None),    # "left kidney" is no table name: nothing guessed
     ("wall of the appendix", "66754008"),
+    ("neck of gallbladder", "28231008"),
     ("paravertebral region", None),             # beside the vertebra, not in it
     ("kidney", "64033007"),
 ])
@@ -206,6 +207,7 @@ def test_a_curated_name_takes_the_code_of_its_concept(tmp_path: Path) -> None:
     ("X-ray: Fracture of the right femur.", "Fracture of femur"),
     ("CT: A mass in the liver.", "Liver mass"),
     ("MRI: partial tear of the anterior cruciate ligament.", None),   # a tear is no rupture
+    ("CT: Hypodense lesions in the liver and spleen.", "Lesion"),     # two organs: no liver lesion
 ])
 def test_a_finding_is_coded_with_its_site_where_a_table_names_both(text: str, display: str | None) -> None:
     from caseconv.pipeline import extract

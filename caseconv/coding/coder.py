@@ -66,7 +66,8 @@ def _lookup_words(tables: Tables, kinds: tuple[str, ...], text: str) -> Concept 
 _PART_OF = re.compile(
     r"^(?:(?:upper|lower|mid|middle|superior|inferior|anterior|posterior|medial|lateral|central|"
     r"peripheral|distal|proximal|outer|inner|deep)\s+)*(?:pole|portion|part|segment|aspect|surface|"
-    r"margin|wall|tip|border|half|third|end)s?\s+of\s+(?:the\s+)?(?P<whole>[\w\s-]+)$", re.IGNORECASE)
+    r"margin|wall|tip|border|half|third|end|neck|fundus|dome|apex|base|body|head|tail|root)s?\s+of\s+"
+    r"(?:the\s+)?(?P<whole>[\w\s-]+)$", re.IGNORECASE)
 
 
 def _site(tables: Tables, site: Site) -> Site:
@@ -115,10 +116,15 @@ def _finding(tables: Tables, finding: Finding) -> Finding:
 
 def _placed(tables: Tables, finding: Finding) -> Concept | None:
     """The concept that names the finding with its site ("renal calculus" for a calculus in
-    the kidney, "fracture of femur"), where a table has one."""
-    for site in finding.sites:
-        anatomy = tables.lookup("anatomy", site.text)
-        names = anatomy.names if anatomy is not None else (site.text,)
+    the kidney, "fracture of femur"), where a table has one; not for a finding in several
+    places ("lesions in the liver and spleen" are no liver lesion)."""
+    wholes = {normalize(part["whole"]) if (part := _PART_OF.match(site.text.strip())) else normalize(site.text)
+              for site in finding.sites}
+    if len(wholes) != 1:
+        return None
+    for whole in wholes:
+        anatomy = tables.lookup("anatomy", whole)
+        names = anatomy.names if anatomy is not None else (whole,)
         for name in names:
             for candidate in (f"{name} {finding.concept}", f"{finding.concept} of {name}",
                               f"{finding.concept} of the {name}", f"{finding.concept} in {name}"):
