@@ -575,3 +575,11 @@ def test_a_mammogram_with_spiculated_margins_is_imaging() -> None:
                    "microcalcifications in the left breast.", "c")
     assert {f.concept for f in report.findings} >= {"mass", "microcalcification"}
     assert parse("The resection margins were free of tumor.", "c").findings == ()
+
+
+@pytest.mark.parametrize(("text", "sites"), [
+    ("CT:\nGallbladder: A 1.1 cm gallstone is present in the neck.\n", ["gallbladder"]),  # the gallbladder's neck
+    ("CT neck: A 3 cm mass in the left neck.", ["neck"]),
+])
+def test_a_neck_near_an_organ_with_a_neck_is_that_organs(text: str, sites: list[str]) -> None:
+    assert [s.text for s in parse(text, "c").findings[0].sites] == sites

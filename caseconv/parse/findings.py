@@ -47,6 +47,10 @@ _NORMAL = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:(?:is|are|was|were|appears?|remain
                      r"within normal limits|preserved|maintained|intact)\b", re.IGNORECASE)
 _COMPARED_TO = re.compile(r"\b(?:iso|hypo|hyper)(?:intense|dense|attenuating|echoic)\s+(?:relative\s+)?"
                           r"(?:to|compared to|compared with)\s+(?:the\s+|normal\s+|adjacent\s+)*$", re.IGNORECASE)
+#: Organs with a neck or a head of their own: near them, "the neck" is theirs.
+_HAS_NECK_OR_HEAD = re.compile(r"\b(?:gall\s?bladder|pancrea\w*|femur|femoral|humer\w*|bladder|rib|mandib\w*|"
+                               r"talus|radius|radial|fibula\w*|metatarsal|metacarpal|tooth|teeth|caudate)\b",
+                               re.IGNORECASE)
 #: what may follow "on the left" when it names a finding's side: the end of a clause or "side".
 _ON_THE_SIDE = re.compile(r"(?:\s+side)?\s*(?:[,.;)]|$|\s+(?:and|with|but)\b)", re.IGNORECASE)
 #: An MR weighting between two signal words ("T1 hypointense, T2 hyperintense mass").
@@ -169,6 +173,9 @@ class SentenceReader:
                    for h in heads):  # the cord of a "cord sign" is no site
                 continue
             span = doc[start:end]
+            if term in {"neck", "head"} and _HAS_NECK_OR_HEAD.search(
+                    self.text[max(0, span.start_char - 80): span.end_char + 40]):
+                continue  # "a gallstone in the neck": the gallbladder's neck, not the body's
             result.append(_Anatomy(span.start_char, span.end_char, term, None, start, end))
         for match in _BODY_OF_LEVEL.finditer(self.text):
             token_start = doc.char_span(match.start(), match.start() + 4, alignment_mode="expand")
