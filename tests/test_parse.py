@@ -583,3 +583,20 @@ def test_a_mammogram_with_spiculated_margins_is_imaging() -> None:
 ])
 def test_a_neck_near_an_organ_with_a_neck_is_that_organs(text: str, sites: list[str]) -> None:
     assert [s.text for s in parse(text, "c").findings[0].sites] == sites
+
+
+def test_a_caption_with_panels_gives_one_figure_per_panel() -> None:
+    """'Fig. 1 a Axial CT ... b Sagittal T1-weighted MRI ... c MR venography ...': three panels,
+    each with its own acquisition and the finding it shows."""
+    report = run("Fig. 1 a Axial non-contrast CT shows right parietal hemorrhage. b Sagittal T1-weighted MRI shows\n"
+                 "hyperintense thrombus in the superior sagittal sinus. c MR venography shows absent flow.\n\n"
+                 "A 34-year-old woman presented with headache.")
+    panels = {f.label: f for f in report.figures}
+    assert list(panels) == ["Fig 1a", "Fig 1b", "Fig 1c"]
+    assert (panels["Fig 1a"].modality, panels["Fig 1a"].planes) == ("CT", ("axial",))
+    assert (panels["Fig 1b"].modality, panels["Fig 1b"].sequences, panels["Fig 1b"].planes) == \
+        ("MR", ("T1W",), ("sagittal",))
+    shown = {label: [report.findings[i].text for i in figure.findings] for label, figure in panels.items()}
+    assert shown == {"Fig 1a": ["right parietal hemorrhage"], "Fig 1b": ["hyperintense thrombus"],
+                     "Fig 1c": ["absent flow"]}
+    assert [f.source for f in report.findings[:3]] == ["Fig 1a", "Fig 1b", "Fig 1c"]

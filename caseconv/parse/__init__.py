@@ -166,10 +166,22 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     main_modality = procedures[0].modality if len({p.modality for p in procedures}) == 1 else None
     figures = items.figures(cleaned, found, main_modality)
     by_label: dict[str, list[int]] = {}
+    panel_starts = sorted((f.span.start, f.span.end, f.label) for f in figures)
+    starts = [start for start, _, _ in panel_starts]
     for index, mention in enumerate(merged):
-        for label in dict.fromkeys([mention.source, *mention.labels]):
+        labels = dict.fromkeys([mention.source, *mention.labels])
+        if mention.source != "narrative":  # a caption's finding belongs to the panel that names it
+            where = cleaned.span(mention.start, mention.end).start
+            at = bisect_left(starts, where + 1) - 1
+            if at >= 0 and where < panel_starts[at][1]:
+                labels = dict.fromkeys([panel_starts[at][2], *(label for label in labels if label != mention.source)])
+        for label in labels:
             by_label.setdefault(label, []).append(index)
     labelled = [replace(figure, findings=tuple(by_label.get(figure.label, []))) for figure in figures]
+    panel_of = {index: figure.label for figure in labelled for index in figure.findings
+                if findings[index].source not in ("narrative", figure.label)
+                and figure.label[:-1] == findings[index].source[:-1]}  # "Fig 1a" -> its panel "Fig 1b"
+    findings = tuple(replace(f, source=panel_of.get(i, f.source)) for i, f in enumerate(findings))
     diagnoses = tuple(items.diagnoses(cleaned, doc, kinds, vocabulary))
     return CaseReport(case=case, text=text, patient=patient, procedures=tuple(procedures), history=history,
                       findings=findings, diagnoses=diagnoses, figures=tuple(labelled))

@@ -145,28 +145,64 @@ def figures(clean: CleanText, blocks: list[Block], procedures_modality: str | No
     for block in blocks:
         if block.kind != "caption" or not block.label:
             continue
-        caption = clean.text[block.start: block.end]
-        body = re.sub(r"^\S+\.?\s*\S+?[.:)]?\s", "", caption, count=1)
-        # the acquisition is named first ("MR - T1W - noncontrast, sagittal."); later sentences
-        # describe what is seen ("hyperintense on T1", "lateral ventricles")
-        first = re.match(r".+?(?:\.\s|$)", body)
-        body = first.group(0) if first else body
-        found_sequences = tuple(n for n, p in sequences.items() if p.search(body))
-        if "T2*" in found_sequences and "T2W" in found_sequences and not re.search(r"t2(?!\*)w", body, re.I):
-            found_sequences = tuple(s for s in found_sequences if s != "T2W")
-        found_planes = tuple(n for n, p in planes.items() if p.search(body))
-        modality = None
-        explicit = re.search(r"\b(CT|MRI?|US|PET|NM)\b|\b(radiograph|x-ray|plain film)", body, re.IGNORECASE)
-        if explicit and (explicit.group(2) or explicit.group(1).isupper()):
-            modality = "DX" if explicit.group(2) else {"MRI": "MR", "PET": "PT"}.get(explicit.group(1),
-                                                                                     explicit.group(1))
-        elif found_sequences and set(found_sequences) - {"scout"}:
-            modality = "MR"
-        elif procedures_modality:
-            modality = procedures_modality
-        result.append(Figure(block.label, caption, clean.span(block.start, block.end), found_sequences,
-                             found_planes, contrast_of(body), modality))
+        for label, start, end in _panels(clean.text, block):
+            result.append(_figure(clean, label, start, end, sequences, planes, procedures_modality))
     return result
+
+
+#: "Fig. 1 a Axial CT ... b Sagittal T1-weighted MRI ...": the next panel's letter after a full stop.
+_NEXT_PANEL = re.compile(r"(?<=[.;])\s+\(?(?P<letter>[b-h])\)?[\s.)]\s*(?=[A-Z])")
+
+
+def _panels(text: str, block: Block) -> list[tuple[str, int, int]]:
+    """A caption's panels, each with its own label and text ("Fig 1a", "Fig 1b"...), or the
+    caption whole when it names one panel or none."""
+    label = block.label or ""
+    first = re.fullmatch(r"(?P<base>.+\d)(?P<letter>[a-h])", label)
+    if first is None:
+        return [(label, block.start, block.end)]
+    caption = text[block.start: block.end]
+    expected = ord(first["letter"]) + 1
+    cuts = []
+    for match in _NEXT_PANEL.finditer(caption):
+        if ord(match["letter"]) == expected:  # b after a, c after b: a panel, not a stray letter
+            cuts.append((match["letter"], match.start()))
+            expected += 1
+    if not cuts:
+        return [(label, block.start, block.end)]
+    panels = [(label, block.start, block.start + cuts[0][1])]
+    for (letter, begin), following in zip(cuts, [*cuts[1:], (None, len(caption))]):
+        panels.append((first["base"] + letter, block.start + begin, block.start + following[1]))
+    return panels
+
+
+def _figure(clean: CleanText, label: str, start: int, end: int, sequences: dict[str, Any],
+            planes: dict[str, Any], procedures_modality: str | None) -> Figure:
+    """One figure (or panel) with the sequences, planes, contrast and modality it names."""
+    caption = clean.text[start:end].strip()
+    start += clean.text[start:end].index(caption) if caption else 0
+    end = start + len(caption)
+    if re.match(r"\(?[a-h]\)?[\s.)]", caption):  # a later panel: "b Sagittal T1-weighted MRI ..."
+        body = re.sub(r"^\(?[a-h]\)?[\s.)]\s*", "", caption, count=1)
+    else:
+        body = re.sub(r"^\S+\.?\s*\S+?[.:)]?\s", "", caption, count=1)
+    # the acquisition is named first ("MR - T1W - noncontrast, sagittal."); later sentences
+    # describe what is seen ("hyperintense on T1", "lateral ventricles")
+    first = re.match(r".+?(?:\.\s|$)", body)
+    body = first.group(0) if first else body
+    found_sequences = tuple(n for n, p in sequences.items() if p.search(body))
+    if "T2*" in found_sequences and "T2W" in found_sequences and not re.search(r"t2(?!\*)w", body, re.I):
+        found_sequences = tuple(s for s in found_sequences if s != "T2W")
+    found_planes = tuple(n for n, p in planes.items() if p.search(body))
+    modality = None
+    explicit = re.search(r"\b(CT|MRI?|US|PET|NM)\b|\b(radiograph|x-ray|plain film)", body, re.IGNORECASE)
+    if explicit and (explicit.group(2) or explicit.group(1).isupper()):
+        modality = "DX" if explicit.group(2) else {"MRI": "MR", "PET": "PT"}.get(explicit.group(1), explicit.group(1))
+    elif found_sequences and set(found_sequences) - {"scout"}:
+        modality = "MR"
+    elif procedures_modality:
+        modality = procedures_modality
+    return Figure(label, caption, clean.span(start, end), found_sequences, found_planes, contrast_of(body), modality)
 
 
 def _modality_matches(doc: Any, vocabulary: Vocabulary) -> list[tuple[int, int, str]]:
