@@ -600,3 +600,13 @@ def test_a_caption_with_panels_gives_one_figure_per_panel() -> None:
     assert shown == {"Fig 1a": ["right parietal hemorrhage"], "Fig 1b": ["hyperintense thrombus"],
                      "Fig 1c": ["absent flow"]}
     assert [f.source for f in report.findings[:3]] == ["Fig 1a", "Fig 1b", "Fig 1c"]
+
+
+def test_the_narrative_points_its_findings_to_figures() -> None:
+    """'(Fig. 1b, c)' in the narrative shows the finding in panels b and c."""
+    report = run("Fig. 1 a Axial CT shows a hemorrhage. b Sagittal T1-weighted MRI shows a thrombus. c MR venography "
+                 "shows absent flow.\n\nA 34-year-old woman. MRI confirmed thrombosis of the sinus (Fig. 1b, c). "
+                 "CT showed a 3 cm hematoma (Figure 1a).")
+    shown = {f.label: {report.findings[i].text for i in f.findings} for f in report.figures}
+    assert "thrombosis" in shown["Fig 1b"] and "thrombosis" in shown["Fig 1c"]
+    assert "hematoma" in shown["Fig 1a"] and "hematoma" not in shown["Fig 1b"]

@@ -78,6 +78,32 @@ def _line_sites(text: str, tables: Tables) -> dict[int, list[tuple[str, int, int
     return result
 
 
+_FIGURE_REF = re.compile(r"\b(?:fig(?:ure)?s?)\.?\s*(?P<num>\d{1,3})\s*"
+                         r"(?P<sub>[a-h](?:\s*(?:,|and|&|-)\s*[a-h])*)?(?!\w)", re.IGNORECASE)
+
+
+def _figure_refs(text: str, before: int | None = None) -> list[tuple[str, str]]:
+    """The figures a sentence points to: "(Fig. 1b, c)" -> ("1", "b"), ("1", "c"); only
+    references that start before ``before``."""
+    refs = []
+    for match in _FIGURE_REF.finditer(text):
+        if before is not None and match.start() >= before:
+            break
+        letters = re.findall(r"[a-h]", match["sub"] or "", re.IGNORECASE)
+        if match["sub"] and "-" in match["sub"] and len(letters) == 2:
+            letters = [chr(c) for c in range(ord(letters[0].lower()), ord(letters[1].lower()) + 1)]
+        refs.extend((match["num"], letter.lower()) for letter in letters or [""])
+    return refs
+
+
+def _names_figure(label: str, number: str, letter: str) -> bool:
+    """Whether a figure label ("Fig 1b", "Figure 2") is the figure a reference names."""
+    match = re.search(r"(\d+)([a-h]?)$", label)
+    if match is None or match.group(1) != number:
+        return False
+    return not letter or not match.group(2) or match.group(2) == letter
+
+
 def _side_of_study(mentions: list[Mention], reader: SentenceReader) -> None:
     """'MRI of the left knee showed a meniscal tear': a finding with no side of its own lies in
     the side the study covers, until the report names another study region in that block."""
@@ -136,6 +162,11 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
                 continue
             imaging_context = True
         found_here = reader.read(sentence, block)
+        if block.kind != "caption":
+            # "(Fig. 1b, c)": the sentencizer may end the sentence at "Fig."
+            refs = _figure_refs(cleaned.text[sentence.start_char: sentence.end_char + 25], before=len(body))
+            for mention in found_here:
+                mention.figure_refs.extend(refs)
         before = bisect_left(newlines, sentence.start_char)  # the newlines before the sentence
         line_start = newlines[before - 1] + 1 if before else 0
         for level in line_levels.get(line_start, []):
@@ -175,6 +206,8 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
             at = bisect_left(starts, where + 1) - 1
             if at >= 0 and where < panel_starts[at][1]:
                 labels = dict.fromkeys([panel_starts[at][2], *(label for label in labels if label != mention.source)])
+        for number, letter in mention.figure_refs:  # "(Fig. 1b, c)" in the narrative
+            labels.update(dict.fromkeys(f.label for f in figures if _names_figure(f.label, number, letter)))
         for label in labels:
             by_label.setdefault(label, []).append(index)
     labelled = [replace(figure, findings=tuple(by_label.get(figure.label, []))) for figure in figures]

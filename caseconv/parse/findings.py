@@ -93,6 +93,8 @@ class Mention:
     token_end: int = 0
     #: the character where the mention's sentence starts.
     sentence: int = -1
+    #: figures its sentence points to: ("1", "b") for "(Fig. 1b)", ("2", "") for "(Figure 2)".
+    figure_refs: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def source(self) -> str:

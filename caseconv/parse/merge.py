@@ -86,6 +86,7 @@ def _absorb(target: Mention, other: Mention) -> None:
         target.numbers = list(other.numbers)
     target.labels.extend(label for label in [target.source, other.source, *other.labels]
                          if label != "narrative" and label not in target.labels)
+    target.figure_refs.extend(ref for ref in other.figure_refs if ref not in target.figure_refs)
     if target.source != "narrative" and other.source == "narrative" and \
             len(other.text.split()) >= len(target.text.split()) - 1:
         # the narrative names the finding unless a caption names it more fully
