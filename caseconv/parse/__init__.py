@@ -198,6 +198,11 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     figures = items.figures(cleaned, found, main_modality)
     by_label: dict[str, list[int]] = {}
     panel_starts = sorted((f.span.start, f.span.end, f.label) for f in figures)
+    by_number: dict[str, list[str]] = {}
+    for figure in figures:
+        number = re.search(r"(\d+)[a-h]?$", figure.label)
+        if number is not None:
+            by_number.setdefault(number.group(1), []).append(figure.label)
     starts = [start for start, _, _ in panel_starts]
     for index, mention in enumerate(merged):
         labels = dict.fromkeys([mention.source, *mention.labels])
@@ -207,7 +212,8 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
             if at >= 0 and where < panel_starts[at][1]:
                 labels = dict.fromkeys([panel_starts[at][2], *(label for label in labels if label != mention.source)])
         for number, letter in mention.figure_refs:  # "(Fig. 1b, c)" in the narrative
-            labels.update(dict.fromkeys(f.label for f in figures if _names_figure(f.label, number, letter)))
+            labels.update(dict.fromkeys(label for label in by_number.get(number, [])
+                                        if _names_figure(label, number, letter)))
         for label in labels:
             by_label.setdefault(label, []).append(index)
     labelled = [replace(figure, findings=tuple(by_label.get(figure.label, []))) for figure in figures]
