@@ -133,6 +133,17 @@ def scaling() -> None:
         times.append(time.perf_counter() - started)
     print(f"| distinct findings (nodules of other sizes) | {times[0]:.2f} | {times[1]:.2f} | {times[2]:.2f} | "
           f"{times[2] / times[1]:.2f} |", flush=True)
+    # thousands of captions, each pointed to by a narrative sentence
+    times = []
+    for size in (100_000, 200_000, 400_000):
+        count = size // 72
+        text = "\n\n".join(f"Fig. {i + 1}. CT shows a {i % 97 + 1} mm nodule.\n\nCT showed a {i % 89 + 1} mm cyst "
+                           f"(Fig. {i + 1})." for i in range(count))
+        started = time.perf_counter()
+        extract(text, "p")
+        times.append(time.perf_counter() - started)
+    print(f"| captions and references to them | {times[0]:.2f} | {times[1]:.2f} | {times[2]:.2f} | "
+          f"{times[2] / times[1]:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
