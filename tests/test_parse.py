@@ -610,3 +610,9 @@ def test_the_narrative_points_its_findings_to_figures() -> None:
     shown = {f.label: {report.findings[i].text for i in f.findings} for f in report.figures}
     assert "thrombosis" in shown["Fig 1b"] and "thrombosis" in shown["Fig 1c"]
     assert "hematoma" in shown["Fig 1a"] and "hematoma" not in shown["Fig 1b"]
+
+
+def test_a_semicolon_ends_a_negation_and_a_side_can_open_the_clause() -> None:
+    report = parse("CT: There is no hydronephrosis on the right; on the left there is moderate hydronephrosis.", "c")
+    assert [(f.text, f.presence, f.laterality) for f in report.findings] == [
+        ("hydronephrosis", "absent", "right"), ("moderate hydronephrosis", "present", "left")]

@@ -32,7 +32,7 @@ revealing displacing encasing abutting mm cm ml cc
 causes cause caused produces produced results resulted leads led contains contained involves involved extends
 confirmed confirms confirming depicted depicts documented detected
 extended displaces displaced compresses compressed suggests suggested represents represented indicates
-possible possibly probable probably likely unlikely questionable rule out""".split())
+possible possibly probable probably likely unlikely questionable rule out suggest""".split())
 _COPULA = frozenset("is are was were be been appears appear appeared remains remain became become looks".split())
 _ADVERB = re.compile(r"(?:\w+ly|very|quite|somewhat|slightly|also|now|again|still|not|no longer)$", re.IGNORECASE)
 _LATERALITY = re.compile(r"\b(left|right|bilateral|bilaterally|both)(?:[- ]sided)?\b", re.IGNORECASE)
@@ -51,6 +51,8 @@ _COMPARED_TO = re.compile(r"\b(?:iso|hypo|hyper)(?:intense|dense|attenuating|ech
 _HAS_NECK_OR_HEAD = re.compile(r"\b(?:gall\s?bladder|pancrea\w*|femur|femoral|humer\w*|bladder|rib|mandib\w*|"
                                r"talus|radius|radial|fibula\w*|metatarsal|metacarpal|tooth|teeth|caudate)\b",
                                re.IGNORECASE)
+#: "on the left, there is ...": the side opens the clause that names the finding.
+_THERE_IS = re.compile(r"(?:\s+side)?\s*,?\s*(?:there\s+(?:is|are|was|were)|is|are|was|were)\b", re.IGNORECASE)
 #: what may follow "on the left" when it names a finding's side: the end of a clause or "side".
 _ON_THE_SIDE = re.compile(r"(?:\s+side)?\s*(?:[,.;)]|$|\s+(?:and|with|but)\b)", re.IGNORECASE)
 #: An MR weighting between two signal words ("T1 hypointense, T2 hyperintense mass").
@@ -501,6 +503,10 @@ class SentenceReader:
                               re.IGNORECASE):
                 # "mild hydronephrosis on the left": the side is named after the finding
                 owner = next((m for m in reversed(mentions) if m.end <= position and not m.laterality), None)
+            elif owner is None and _THERE_IS.match(text, match.end()) and \
+                    re.search(r"\bon the\s*$", text[: match.start()], re.IGNORECASE):
+                # "on the left there is moderate hydronephrosis": named before it
+                owner = next((m for m in mentions if m.start >= position and not m.laterality), None)
             if owner is not None and not any(a.start <= position < a.end for a in anatomy):
                 follows = any(0 <= a.start - (base + match.end()) <= 2 for a in anatomy)
                 if not follows:
