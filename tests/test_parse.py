@@ -616,3 +616,13 @@ def test_a_semicolon_ends_a_negation_and_a_side_can_open_the_clause() -> None:
     report = parse("CT: There is no hydronephrosis on the right; on the left there is moderate hydronephrosis.", "c")
     assert [(f.text, f.presence, f.laterality) for f in report.findings] == [
         ("hydronephrosis", "absent", "right"), ("moderate hydronephrosis", "present", "left")]
+
+
+@pytest.mark.parametrize(("text", "presence"), [
+    ("CT: Interval resolution of the pleural effusion.", "absent"),
+    ("CT: The previously seen mass is no longer seen.", "absent"),
+    ("CT: Near-complete resolution of the hematoma.", "present"),   # some is left
+    ("CT: Partial resolution of the consolidation.", "present"),
+])
+def test_resolution_on_follow_up(text: str, presence: str) -> None:
+    assert parse(text, "c").findings[0].presence == presence
