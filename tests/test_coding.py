@@ -24,6 +24,15 @@ def _tables(tmp_path: Path) -> Tables:
     return Tables(c for p in sorted(tmp_path.glob("*.csv")) for c in read_table(p))
 
 
+def _layered(tmp_path: Path, kind: str, *, curated: str, verified: str) -> Tables:
+    """A curated row over a verified one, loaded in the shipped order (verified first)."""
+    (tmp_path / "verified").mkdir()
+    paths = [tmp_path / "verified" / f"{kind}.csv", tmp_path / f"{kind}.csv"]
+    for path, row in zip(paths, (verified, curated), strict=True):
+        path.write_text(HEADER.format(kind=kind) + row + "\n")
+    return Tables(c for path in paths for c in read_table(path))
+
+
 def _report() -> CaseReport:
     text = "A mass in the kidney and the psoas. Sarcoma or hemangioma."
     return CaseReport("c", text, findings=(
@@ -140,13 +149,8 @@ def test_shipped_tables_code_the_sample_concepts() -> None:
 def test_a_name_means_the_concept_that_codes_it(tmp_path: Path) -> None:
     """A curated concept listing a name that a later table codes on its own gives that name
     up: the parser's concept for "subluxation" is subluxation, not dislocation."""
-    (tmp_path / "findings.csv").write_text(
-        HEADER.format(kind="findings") + "dislocation,subluxation|dislocated,,,,curated: no code\n")
-    verified = tmp_path / "verified"
-    verified.mkdir()
-    (verified / "findings.csv").write_text(
-        HEADER.format(kind="findings") + "joint subluxation,subluxation,SCT,263031003,Subluxation of joint,test\n")
-    tables = Tables(c for p in (verified / "findings.csv", tmp_path / "findings.csv") for c in read_table(p))
+    tables = _layered(tmp_path, "findings", curated="dislocation,subluxation|dislocated,,,,curated: no code",
+                      verified="joint subluxation,subluxation,SCT,263031003,Subluxation of joint,test")
     names = tables.names("findings")
     assert names["subluxation"].term == "joint subluxation"
     assert names["dislocated"].term == "dislocation"
@@ -191,13 +195,8 @@ def test_a_finding_is_coded_by_its_concept_or_a_narrower_one(text: str, concept:
 
 
 def test_a_curated_name_takes_the_code_of_its_concept(tmp_path: Path) -> None:
-    (tmp_path / "diagnoses.csv").write_text(
-        HEADER.format(kind="diagnoses") + "subdural hematoma,subdural haematoma,,,,curated: no code\n")
-    verified = tmp_path / "verified"
-    verified.mkdir()
-    (verified / "diagnoses.csv").write_text(
-        HEADER.format(kind="diagnoses") + "subdural hematoma,,SCT,95453001,Subdural intracranial hematoma,test\n")
-    tables = Tables(c for p in (verified / "diagnoses.csv", tmp_path / "diagnoses.csv") for c in read_table(p))
+    tables = _layered(tmp_path, "diagnoses", curated="subdural hematoma,subdural haematoma,,,,curated: no code",
+                      verified="subdural hematoma,,SCT,95453001,Subdural intracranial hematoma,test")
     assert tables.lookup("diagnoses", "subdural haematoma").code.value == "95453001"
 
 

@@ -54,11 +54,15 @@ def _lookup_words(tables: Tables, kinds: tuple[str, ...], text: str) -> Concept 
                 break
             candidates.append(" ".join(words[i:]))
         candidates.insert(2, head)
-    for candidate in candidates:
-        for kind in kinds:
-            concept = tables.lookup(kind, candidate)
-            if concept is not None and concept.code is not None:
-                return concept
+    return next((concept for candidate in candidates if (concept := _coded(tables, kinds, candidate))), None)
+
+
+def _coded(tables: Tables, kinds: tuple[str, ...], name: str) -> Concept | None:
+    """The first concept with a code that ``name`` names in ``kinds``, in that order."""
+    for kind in kinds:
+        concept = tables.lookup(kind, name)
+        if concept is not None and concept.code is not None:
+            return concept
     return None
 
 
@@ -70,13 +74,18 @@ _PART_OF = re.compile(
     r"(?:the\s+)?(?P<whole>[\w\s-]+)$", re.IGNORECASE)
 
 
+def _whole(site: str) -> str:
+    """The structure a site lies in: "upper pole of kidney" -> "kidney"; a structure itself."""
+    part = _PART_OF.match(site.strip())
+    return part["whole"] if part is not None else site
+
+
 def _site(tables: Tables, site: Site) -> Site:
     """A site's own code, or, for a part of a structure ("upper pole of kidney"), the
     structure's: the finding lies in it, which stays true; the text keeps the part."""
     code = _code(tables.lookup("anatomy", site.text))
-    part = _PART_OF.match(site.text.strip()) if code is None else None
-    if part is not None:
-        code = _code(tables.lookup("anatomy", part["whole"]))
+    if code is None and (whole := _whole(site.text)) != site.text:
+        code = _code(tables.lookup("anatomy", whole))
     return replace(site, code=code)
 
 
@@ -100,10 +109,7 @@ def _finding(tables: Tables, finding: Finding) -> Finding:
     """The finding's own code: the concept the parser recognised, or a more specific one its
     words name ("bucket handle tear" for a tear); never a broader one, for a finding's head
     is already the general word ("joint space narrowing" is not a stenosis)."""
-    concept = None
-    if finding.concept:
-        concept = next((c for kind in _FINDING_KINDS if (c := tables.lookup(kind, finding.concept))
-                        and c.code is not None), None)
+    concept = _coded(tables, _FINDING_KINDS, finding.concept) if finding.concept else None
     found = _lookup_words(tables, _FINDING_KINDS, finding.text)
     if found is not None and (finding.concept is None or _holds(found, finding.concept)):
         concept = found if concept is None or len(found.term) > len(concept.term) else concept
@@ -118,20 +124,17 @@ def _placed(tables: Tables, finding: Finding) -> Concept | None:
     """The concept that names the finding with its site ("renal calculus" for a calculus in
     the kidney, "fracture of femur"), where a table has one; not for a finding in several
     places ("lesions in the liver and spleen" are no liver lesion)."""
-    wholes = {normalize(part["whole"]) if (part := _PART_OF.match(site.text.strip())) else normalize(site.text)
-              for site in finding.sites}
+    wholes = {normalize(_whole(site.text)) for site in finding.sites}
     if len(wholes) != 1:
         return None
-    for whole in wholes:
-        anatomy = tables.lookup("anatomy", whole)
-        names = anatomy.names if anatomy is not None else (whole,)
-        for name in names:
-            for candidate in (f"{name} {finding.concept}", f"{finding.concept} of {name}",
-                              f"{finding.concept} of the {name}", f"{finding.concept} in {name}"):
-                for kind in _FINDING_KINDS:
-                    concept = tables.lookup(kind, candidate)
-                    if concept is not None and concept.code is not None and _holds(concept, finding.concept):
-                        return concept
+    (whole,) = wholes
+    anatomy = tables.lookup("anatomy", whole)
+    for name in anatomy.names if anatomy is not None else (whole,):
+        for candidate in (f"{name} {finding.concept}", f"{finding.concept} of {name}",
+                          f"{finding.concept} of the {name}", f"{finding.concept} in {name}"):
+            concept = _coded(tables, _FINDING_KINDS, candidate)
+            if concept is not None and _holds(concept, finding.concept):
+                return concept
     return None
 
 

@@ -169,9 +169,9 @@ class Tables:
         return concept
 
     def names(self, kind: str) -> dict[str, Concept]:
-        """Every name of ``kind`` (as written in the table) with the concept it means: the
-        one `lookup` gives, so a name a later table codes on its own ("subluxation") is not
-        read as the curated concept that also lists it ("dislocation")."""
+        """Every name of ``kind`` (as written in the table) with the concept the index holds
+        for it, so a name a later table codes on its own ("subluxation") is not read as the
+        curated concept that also lists it ("dislocation")."""
         result: dict[str, Concept] = {}
         for (k, key), concept in self._index.items():
             if k == kind:

@@ -96,12 +96,18 @@ def _figure_refs(text: str, before: int | None = None) -> list[tuple[str, str]]:
     return refs
 
 
+def _figure_number(label: str) -> tuple[str, str] | None:
+    """A figure label's number and panel letter: "Fig 1b" -> ("1", "b"), "Figure 2" -> ("2", "")."""
+    match = re.search(r"(\d+)([a-h]?)$", label)
+    return (match.group(1), match.group(2)) if match is not None else None
+
+
 def _names_figure(label: str, number: str, letter: str) -> bool:
     """Whether a figure label ("Fig 1b", "Figure 2") is the figure a reference names."""
-    match = re.search(r"(\d+)([a-h]?)$", label)
-    if match is None or match.group(1) != number:
+    own = _figure_number(label)
+    if own is None or own[0] != number:
         return False
-    return not letter or not match.group(2) or match.group(2) == letter
+    return not letter or not own[1] or own[1] == letter
 
 
 def _side_of_study(mentions: list[Mention], reader: SentenceReader) -> None:
@@ -200,9 +206,8 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     panel_starts = sorted((f.span.start, f.span.end, f.label) for f in figures)
     by_number: dict[str, list[str]] = {}
     for figure in figures:
-        number = re.search(r"(\d+)[a-h]?$", figure.label)
-        if number is not None:
-            by_number.setdefault(number.group(1), []).append(figure.label)
+        if (own := _figure_number(figure.label)) is not None:
+            by_number.setdefault(own[0], []).append(figure.label)
     starts = [start for start, _, _ in panel_starts]
     for index, mention in enumerate(merged):
         labels = dict.fromkeys([mention.source, *mention.labels])

@@ -86,7 +86,7 @@ def _is_plain_title(line: str, text: str, end: int) -> bool:
     words = re.findall(r"[A-Za-z][\w'-]*", line)
     if not 3 <= len(words) <= 30 or line.rstrip().endswith((".", ":", ";", ",")):
         return False
-    alone = text[end: end + 2] == "\n\n" or text[end:].strip() == "" or text[end: end + 3].strip() == ""
+    alone = text[end: end + 2] == "\n\n" or not text[end: end + 3].strip()  # a blank line, or the end
     return alone or bool(re.search(r"\bcase (?:report|study|series)\b", line, re.IGNORECASE))
 
 

@@ -332,6 +332,24 @@ _HEDGE_AFTER = re.compile(r"\s*(?:is\s+|are\s+)?(?:favou?red|more likely|most li
 _SET_ASIDE = re.compile(r"\b(?:over|rather than|versus|vs\.?)\s+(?:an?\s+|the\s+)?$", re.IGNORECASE)
 
 
+#: Words a named diagnosis does not reach back over: cue words, verbs and determiners.
+_NAMED_STOP = frozenset("""of with for and or a an the is are to as likely probable possible suspected
+suggestive consistent compatible confirmed revealed showed shows show demonstrated demonstrates indicated
+suggested proved biopsy histopathology pathology histology cytology examination over than versus vs favored
+favoured favor favour possibly represent represents may might could findings finding which this""".split())
+
+
+def _widen_left(doc: Any, start: int, first: int, stop: frozenset[str], hyphens: bool = False) -> int:
+    """Where a diagnosis name begins: back from ``start`` over the words that qualify it (and,
+    with ``hyphens``, hyphenated ones: "bucket-handle"), not before ``first`` nor over a ``stop`` word."""
+    begin = start
+    while begin - 1 >= first and (doc[begin - 1].is_alpha and doc[begin - 1].text.lower() not in stop
+                                  or hyphens and doc[begin - 1].text == "-" and begin - 2 >= first
+                                  and doc[begin - 2].is_alpha):
+        begin -= 1
+    return begin
+
+
 def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
     """Diagnoses the table knows, named in an impression, an interpretation ("consistent with X")
     or a pathology result ("biopsy confirmed X"); none where the report states its diagnosis
@@ -367,15 +385,7 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
                     r"\b(?:no|without|negative for)\s+(?:\w+\s+){0,2}$", clean.text[max(0, span.start_char - 30):
                                                                           span.start_char], re.IGNORECASE):
                 continue
-            begin = start
-            while begin - 1 >= sentence.start and doc[begin - 1].is_alpha and doc[begin - 1].text.lower() not in {
-                    "of", "with", "for", "and", "or", "a", "an", "the", "is", "are", "to", "as", "likely", "probable",
-                    "possible", "suspected", "suggestive", "consistent", "compatible", "confirmed", "revealed",
-                    "showed", "shows", "show", "demonstrated", "demonstrates", "indicated", "suggested", "proved",
-                    "biopsy", "histopathology", "pathology", "histology", "cytology", "examination",
-                    "over", "than", "versus", "vs", "favored", "favoured", "favor", "favour", "possibly",
-                    "represent", "represents", "may", "might", "could", "findings", "finding", "which", "this"}:
-                begin -= 1
+            begin = _widen_left(doc, start, sentence.start, _NAMED_STOP)
             hedged = not pathology and bool(_HEDGE.search(body[: span.start_char - sentence.start_char]))
             status = "provisional" if hedged else "confirmed"
             if _SET_ASIDE.search(clean.text[max(sentence.start_char, doc[begin].idx - 30): doc[begin].idx]):
@@ -413,11 +423,7 @@ def _title_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
             if start < last_end or end > title.end:
                 continue
             last_end = end
-            begin = start
-            while begin - 1 >= title.start and (
-                    doc[begin - 1].is_alpha and doc[begin - 1].text.lower() not in _TITLE_STOP
-                    or doc[begin - 1].text == "-" and begin - 2 >= title.start and doc[begin - 2].is_alpha):
-                begin -= 1  # over the words that qualify it, hyphenated ones too ("bucket-handle")
+            begin = _widen_left(doc, start, title.start, _TITLE_STOP, hyphens=True)
             if _LOOKS_LIKE.search(clean.text[max(0, doc[begin].idx - 40): doc[begin].idx]):
                 continue
             item = _diagnosis(clean, doc[begin].idx, doc[end - 1].idx + len(doc[end - 1].text), "confirmed")

@@ -180,7 +180,7 @@ class Age:
 
 
 #: "Age: 82 years" in a teaching file's patient data.
-_AGE_LABEL = re.compile(r"\bage[d]?\s*:?\s*$", re.IGNORECASE)
+_AGE_LABEL = re.compile(r"\baged?\s*:?\s*$", re.IGNORECASE)
 
 
 def age(text: str) -> Age | None:
