@@ -12,7 +12,7 @@ from bisect import bisect_left
 from dataclasses import replace
 
 from caseconv.coding.tables import Tables
-from caseconv.model import CaseReport
+from caseconv.model import CaseReport, Figure, Finding
 from caseconv.parse import items
 from caseconv.parse.blocks import FINDING_KINDS, Block, blocks
 from caseconv.parse.findings import Mention, SentenceReader
@@ -20,7 +20,7 @@ from caseconv.parse.index import sentences
 from caseconv.parse.measure import levels
 from caseconv.parse.merge import merge, to_finding
 from caseconv.parse.nlp import apply_context, parse_rules, pipeline
-from caseconv.parse.text import InputError, clean, decode
+from caseconv.parse.text import CleanText, InputError, clean, decode
 
 __all__ = ["InputError", "decode", "parse"]
 
@@ -126,6 +126,37 @@ def _side_of_study(mentions: list[Mention], reader: SentenceReader) -> None:
             mention.laterality.add(region.laterality)
 
 
+def _link_figures(figures: list[Figure], merged: list[Mention], findings: tuple[Finding, ...],
+                  cleaned: CleanText) -> tuple[list[Figure], tuple[Finding, ...]]:
+    """Each figure (or panel) lists the findings its caption states or the narrative points to
+    with "(Fig. 1b, c)"; a caption's finding is told by the panel it sits in."""
+    by_label: dict[str, list[int]] = {}
+    panel_starts = sorted((f.span.start, f.span.end, f.label) for f in figures)
+    by_number: dict[str, list[str]] = {}
+    for figure in figures:
+        if (own := _figure_number(figure.label)) is not None:
+            by_number.setdefault(own[0], []).append(figure.label)
+    starts = [start for start, _, _ in panel_starts]
+    for index, mention in enumerate(merged):
+        labels = dict.fromkeys([mention.source, *mention.labels])
+        if mention.source != "narrative":  # a caption's finding belongs to the panel that names it
+            where = cleaned.span(mention.start, mention.end).start
+            at = bisect_left(starts, where + 1) - 1
+            if at >= 0 and where < panel_starts[at][1]:
+                labels = dict.fromkeys([panel_starts[at][2], *(label for label in labels if label != mention.source)])
+        for number, letter in mention.figure_refs:  # "(Fig. 1b, c)" in the narrative
+            labels.update(dict.fromkeys(label for label in by_number.get(number, [])
+                                        if _names_figure(label, number, letter)))
+        for label in labels:
+            by_label.setdefault(label, []).append(index)
+    labelled = [replace(figure, findings=tuple(by_label.get(figure.label, []))) for figure in figures]
+    panel_of = {index: figure.label for figure in labelled for index in figure.findings
+                if findings[index].source not in ("narrative", figure.label)
+                and figure.label[:-1] == findings[index].source[:-1]}  # "Fig 1a" -> its panel "Fig 1b"
+    findings = tuple(replace(f, source=panel_of.get(i, f.source)) for i, f in enumerate(findings))
+    return labelled, findings
+
+
 def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport:
     """Read one case report. ``mappings`` adds a site's table folders to the shipped ones."""
     cleaned = clean(text)
@@ -202,30 +233,7 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     procedures = items.procedures(cleaned, doc, kinds, vocabulary, figures, has_enhancement)
     main_modality = procedures[0].modality if len({p.modality for p in procedures}) == 1 else None
     figures = items.figures(cleaned, found, main_modality)
-    by_label: dict[str, list[int]] = {}
-    panel_starts = sorted((f.span.start, f.span.end, f.label) for f in figures)
-    by_number: dict[str, list[str]] = {}
-    for figure in figures:
-        if (own := _figure_number(figure.label)) is not None:
-            by_number.setdefault(own[0], []).append(figure.label)
-    starts = [start for start, _, _ in panel_starts]
-    for index, mention in enumerate(merged):
-        labels = dict.fromkeys([mention.source, *mention.labels])
-        if mention.source != "narrative":  # a caption's finding belongs to the panel that names it
-            where = cleaned.span(mention.start, mention.end).start
-            at = bisect_left(starts, where + 1) - 1
-            if at >= 0 and where < panel_starts[at][1]:
-                labels = dict.fromkeys([panel_starts[at][2], *(label for label in labels if label != mention.source)])
-        for number, letter in mention.figure_refs:  # "(Fig. 1b, c)" in the narrative
-            labels.update(dict.fromkeys(label for label in by_number.get(number, [])
-                                        if _names_figure(label, number, letter)))
-        for label in labels:
-            by_label.setdefault(label, []).append(index)
-    labelled = [replace(figure, findings=tuple(by_label.get(figure.label, []))) for figure in figures]
-    panel_of = {index: figure.label for figure in labelled for index in figure.findings
-                if findings[index].source not in ("narrative", figure.label)
-                and figure.label[:-1] == findings[index].source[:-1]}  # "Fig 1a" -> its panel "Fig 1b"
-    findings = tuple(replace(f, source=panel_of.get(i, f.source)) for i, f in enumerate(findings))
+    labelled, findings = _link_figures(figures, merged, findings, cleaned)
     diagnoses = tuple(items.diagnoses(cleaned, doc, kinds, vocabulary))
     return CaseReport(case=case, text=text, patient=patient, procedures=tuple(procedures), history=history,
                       findings=findings, diagnoses=diagnoses, figures=tuple(labelled))

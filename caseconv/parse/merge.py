@@ -112,7 +112,7 @@ def _inherit(mentions: list[Mention]) -> None:
                 mention.laterality = set(referent.laterality)
 
 
-_COUNTED = ("two ", "three ", "four ", "several ", "multiple ", "both ", "numerous ", "few ")
+_COUNT_WORDS = ("two ", "three ", "four ", "several ", "multiple ", "both ", "numerous ", "few ")
 
 
 def _side_by_side(first: Mention, second: Mention) -> bool:
@@ -127,7 +127,7 @@ def _side_by_side(first: Mention, second: Mention) -> bool:
         return False
     text = first.text.lower()
     last = text.split()[-1] if text.split() else ""
-    return not (text.startswith(_COUNTED) or singular(last) != last) and text != second.text.lower()
+    return not (text.startswith(_COUNT_WORDS) or singular(last) != last) and text != second.text.lower()
 
 
 #: How many earlier findings of a kind a mention is compared with. A report names a finding
