@@ -626,3 +626,16 @@ def test_a_semicolon_ends_a_negation_and_a_side_can_open_the_clause() -> None:
 ])
 def test_resolution_on_follow_up(text: str, presence: str) -> None:
     assert parse(text, "c").findings[0].presence == presence
+
+
+def test_a_qualified_descriptor_describes_its_finding_as_the_bare_one_does() -> None:
+    """"heterogeneous enhancement" has a code of its own, and still takes the sites of the mass it
+    describes, as "enhancement" does; "bone marrow edema" is a finding of its own place."""
+    report = parse("CT: A 4 cm mass in the left kidney. The mass shows heterogeneous enhancement and no "
+                   "internal vascularity on Doppler. MRI knee: bone marrow edema in the lateral femoral condyle.", "c")
+    found = {f.concept: f for f in report.findings}
+    assert [s.text for s in found["heterogeneous enhancement"].sites] == ["kidney"]
+    assert found["heterogeneous enhancement"].laterality == "left"
+    assert found["internal vascularity"].presence == "absent"
+    assert [s.text for s in found["internal vascularity"].sites] == ["kidney"]
+    assert found["bone marrow edema"].text == "bone marrow edema"

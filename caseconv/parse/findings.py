@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from caseconv.coding.tables import Tables
 from caseconv.parse import measure
 from caseconv.parse.blocks import Block
 from caseconv.parse.index import ByStart
@@ -134,6 +136,21 @@ class _Anatomy:
     region: bool = False
 
 
+@lru_cache(maxsize=16)
+def _headed(tables: Tables, heads: tuple[str, ...]) -> frozenset[str]:
+    """The finding concepts a rule's heads name: the heads, and every concept named by a head
+    after qualifiers ("heterogeneous enhancement", "internal vascularity" behave as "enhancement"
+    and "vascularity" do, though a table codes them apart; "bone marrow edema" is no "edema")."""
+    qualifiers = {name.lower() for name in tables.names("qualifiers")}
+    named = set(heads)
+    for concept in tables.concepts("findings"):
+        words = concept.term.lower().split()
+        for cut in range(1, len(words)):
+            if " ".join(words[cut:]) in heads and all(word in qualifiers for word in words[:cut]):
+                named.add(concept.term)
+    return frozenset(named)
+
+
 class SentenceReader:
     """Reads the findings of one sentence (a spaCy span) into mentions."""
 
@@ -143,8 +160,8 @@ class SentenceReader:
         self.text = clean.text  # the doc's text (spaCy rebuilds doc.text on every access)
         self.vocabulary = vocabulary
         rules = parse_rules()
-        self.dependent = set(rules["dependent_heads"])
-        self.process = set(rules["process_heads"])
+        self.dependent = _headed(vocabulary.tables, tuple(rules["dependent_heads"]))
+        self.process = _headed(vocabulary.tables, tuple(rules["process_heads"]))
         self.unsited = set(rules["unsited_heads"])
         self.findings = ByStart([e for e in doc.ents if e.label_ == "FINDING"], lambda e: e.start)
         self.anatomy = self._anatomy_matches()
