@@ -55,8 +55,11 @@ def test_three_row_table_codes_the_report(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "code"), [
     ("Ruptured appendicitis", "74400008"),            # a kind of appendicitis: its head is coded
     ("Hypertensive intracerebral hemorrhage", "274100004"),
-    ("Septic embolism", "55584005"),
+    ("Septic embolism", "RID4836"),                    # its own RadLex concept, before "embolism"
+    ("Hemorrhagic infarction", "RID5172"),
     ("Osteomyelitis of the spine", "60168000"),        # a trailing "of" phrase is a site
+    ("Pyogenic osteitis of the spine", "84172003"),    # osteitis of the spine is spondylitis
+    ("Non-ossifying fibroma of femur", None),          # "non-" alters what follows
     ("Non Hodgkin lymphoma", "1172592001"),            # its own concept, not Hodgkin's
     ("Pseudo aneurysm", None),
     ("Abscess or hematoma", None),                     # alternatives: neither is the whole
@@ -81,10 +84,11 @@ def test_a_word_that_alters_the_rest_stops_the_head_fallback(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(("text", "code"), [
-    ("upper pole of kidney", "64033007"),       # a part of the kidney lies in the kidney
+    ("upper pole of kidney", "RID206"),         # a part a table names has its own code
+    ("upper pole of the kidney", "64033007"),   # a part of the kidney lies in the kidney
     ("lower pole of the left kidney", None),    # "left kidney" is no table name: nothing guessed
     ("wall of the appendix", "66754008"),
-    ("neck of gallbladder", "28231008"),
+    ("body of the gallbladder", "28231008"),
     ("paravertebral region", None),             # beside the vertebra, not in it
     ("kidney", "64033007"),
 ])
@@ -205,7 +209,7 @@ def test_a_curated_name_takes_the_code_of_its_concept(tmp_path: Path) -> None:
     ("CT: A cyst in the right kidney.", "Cyst of kidney"),
     ("X-ray: Fracture of the right femur.", "Fracture of femur"),
     ("CT: A mass in the liver.", "Liver mass"),
-    ("MRI: partial tear of the anterior cruciate ligament.", None),   # a tear is no rupture
+    ("MRI: partial tear of the anterior cruciate ligament.", "ACL tear"),  # a tear, not a rupture
     ("CT: Hypodense lesions in the liver and spleen.", "Lesion"),     # two organs: no liver lesion
 ])
 def test_a_finding_is_coded_with_its_site_where_a_table_names_both(text: str, display: str | None) -> None:

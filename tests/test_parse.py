@@ -487,7 +487,7 @@ def test_a_title_is_not_read_when_the_body_states_the_diagnosis() -> None:
 
 @pytest.mark.parametrize(("text", "presence", "laterality", "sites"), [
     ("MRI: The previously seen cyst has resolved.", "absent", None, []),
-    ("X-ray: Fracture of the right fifth metatarsal base.", "present", "right", ["metatarsal bone"]),
+    ("X-ray: Fracture of the right fifth metatarsal base.", "present", "right", ["fifth metatarsal"]),
 ])
 def test_resolved_findings_and_numbered_bones(text: str, presence: str, laterality: str | None, sites: list) -> None:
     finding = parse(text, "c").findings[0]

@@ -48,13 +48,22 @@ def _lookup_words(tables: Tables, kinds: tuple[str, ...], text: str) -> Concept 
     candidates = [text, bare]
     if not _ALTERNATIVES.search(bare):
         head = re.split(r"\s+(?:of|in|within|involving|at)\s+", bare, maxsplit=1)[0]
-        words = head.split()
-        for i in range(1, len(words)):
-            if words[i - 1].lower().strip("-") in _ALTERING:
-                break
-            candidates.append(" ".join(words[i:]))
-        candidates.insert(2, head)
+        candidates.extend(_less_modifiers(bare, len(head.split())))  # "osteitis of the spine"
+        candidates.append(head)
+        candidates.extend(_less_modifiers(head, len(head.split())))
     return next((concept for candidate in candidates if (concept := _coded(tables, kinds, candidate))), None)
+
+
+def _less_modifiers(name: str, head_words: int) -> list[str]:
+    """``name`` less one, two... of the leading words of its head, up to a word that alters
+    the rest ("pyogenic osteitis of the spine" -> "osteitis of the spine")."""
+    words = name.split()
+    found = []
+    for i in range(1, head_words):
+        if words[i - 1].lower().strip("-").split("-")[0] in _ALTERING:  # "non-ossifying"
+            break
+        found.append(" ".join(words[i:]))
+    return found
 
 
 def _coded(tables: Tables, kinds: tuple[str, ...], name: str) -> Concept | None:
