@@ -639,3 +639,19 @@ def test_a_qualified_descriptor_describes_its_finding_as_the_bare_one_does() -> 
     assert found["internal vascularity"].presence == "absent"
     assert [s.text for s in found["internal vascularity"].sites] == ["kidney"]
     assert found["bone marrow edema"].text == "bone marrow edema"
+
+
+@pytest.mark.parametrize("text", [
+    "X-ray abdomen: The bowel gas pattern is unremarkable in the left lower quadrant.",
+    "CT: Renal enhancement was normal in the right kidney.",
+])
+def test_a_sentence_whose_only_finding_is_said_normal_gives_none(text: str) -> None:
+    """Every finding named is normal and a structure is named too: no finding, and no crash."""
+    assert parse(text, "c").findings == ()
+
+
+def test_a_normal_word_after_a_preposition_is_about_the_next_thing() -> None:
+    report = parse("Echocardiography showed moderate aortic regurgitation with preserved left ventricular ejection "
+                   "fraction and no signs of tamponade.", "c")
+    found = {f.text: f.presence for f in report.findings}
+    assert found.get("moderate aortic regurgitation") == "present"

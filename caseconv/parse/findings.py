@@ -45,7 +45,10 @@ _ADJECTIVE = re.compile(r"(?:ic|ous|al|ed|ive|ar|ent|ant|oid|ible|able|ful|ing|-
 #: An adjective a coordination joins ("heterogeneous and enhancing"): "-ent" nouns such as
 #: "component" or "segment" are left out.
 _COORDINATED = re.compile(r"(?:ic|ous|al|ed|ive|ar|oid|ible|able|ful|ing)$", re.IGNORECASE)
-_NORMAL = re.compile(r"^\s*(?:\w+\s+){0,3}?(?:(?:is|are|was|were|appears?|remains?)\s+)?(?:unremarkable|normal|"
+#: A normal statement about the finding itself ("bowel gas pattern unremarkable", "X is normal");
+#: not one about the next thing a preposition brings in ("regurgitation with preserved ejection fraction").
+_NORMAL = re.compile(r"^\s*(?:(?!(?:with|and|but|or|of|in|at|on|to|from|by|for|without|while|whereas)\b)\w+\s+){0,3}?"
+                     r"(?:(?:is|are|was|were|appears?|remains?)\s+)?(?:unremarkable|normal|"
                      r"within normal limits|preserved|maintained|intact)\b", re.IGNORECASE)
 _COMPARED_TO = re.compile(r"\b(?:iso|hypo|hyper)(?:intense|dense|attenuating|echoic)\s+(?:relative\s+)?"
                           r"(?:to|compared to|compared with)\s+(?:the\s+|normal\s+|adjacent\s+)*$", re.IGNORECASE)
@@ -288,6 +291,8 @@ class SentenceReader:
         consumed = {id(m) for q in mentions for m in mentions if q.dependent and m is not q
                     and 0 <= m.token_start - q.token_end <= 3 and m.key == q.ref_key}
         mentions = [m for m in mentions if id(m) not in consumed]
+        if not mentions:  # every finding named was said to be normal
+            return []
         for mention in mentions:
             mention.sentence = sentence.start_char
         anatomy = self.sites.between(sentence.start, sentence.end)[:MAX_PER_SENTENCE]
