@@ -655,3 +655,29 @@ def test_a_normal_word_after_a_preposition_is_about_the_next_thing() -> None:
                    "fraction and no signs of tamponade.", "c")
     found = {f.text: f.presence for f in report.findings}
     assert found.get("moderate aortic regurgitation") == "present"
+
+
+def test_a_dissection_case_reads_as_a_radiologist_would() -> None:
+    """ECG and the clinical differential are no imaging findings; a widening and an aneurysmal
+    aorta are; a site after a semicolon stays in its clause; a diagnosis name runs across a
+    parenthesis inside it."""
+    report = parse(
+        "Case presentation\nThe ECG showed left ventricular hypertrophy. The clinical differential included acute "
+        "coronary syndrome and pulmonary embolism. A chest radiograph showed widening of the superior mediastinum, "
+        "measuring 9.4 cm, without pneumothorax. CT angiography: the ascending aorta was aneurysmal, measuring "
+        "5.3 cm. The left kidney showed reduced cortical enhancement; the right kidney enhanced normally. The final "
+        "diagnosis was acute Stanford type A (DeBakey type I) aortic dissection with haemopericardium.", "c")
+    found = {f.text: f for f in report.findings}
+    assert "left ventricular hypertrophy" not in found and "pulmonary embolism" not in found
+    widening = found["widening of the superior mediastinum"]
+    assert [m.value for m in widening.measurements] == [9.4] and found["pneumothorax"].measurements == ()
+    assert [m.value for m in found["aneurysmal"].measurements] == [5.3]
+    assert found["reduced cortical enhancement"].laterality == "left"
+    diagnoses = {(d.text, d.status) for d in report.diagnoses}
+    assert ("acute Stanford type A (DeBakey type I) aortic dissection", "confirmed") in diagnoses
+    assert ("pulmonary embolism", "differential") in diagnoses
+
+
+def test_a_diagnosis_heading_on_the_line_of_its_diagnosis_is_no_part_of_it() -> None:
+    report = parse("CT: A renal mass.\nFinal diagnosis: renal cell carcinoma (clear cell type).", "c")
+    assert [d.text for d in report.diagnoses] == ["renal cell carcinoma (clear cell type)"]

@@ -171,7 +171,8 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     imaging = _cue(rules["imaging_cues"])
     non_imaging = _cue(rules["non_imaging_cues"])
     clinical_course = _cue(rules["clinical_course_cues"])
-    diagnosis_cue = _cue(rules["diagnosis_cues"] + ["differential diagnos*", "diagnosed"])
+    diagnosis_cue = _cue(rules["diagnosis_cues"] + ["differential diagnos*", "diagnosed", "differential includ*",
+                                                    "clinical differential", "differentials"])
     reader = SentenceReader(cleaned, doc, vocabulary)
     mentions: list[Mention] = []
     document_sentences = sentences(doc)

@@ -13,6 +13,7 @@ enhancement of the mass", "surrounding edema") take that finding's sites.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -152,6 +153,11 @@ def _headed(tables: Tables, heads: tuple[str, ...]) -> frozenset[str]:
             if " ".join(words[cut:]) in heads and all(word in qualifiers for word in words[:cut]):
                 named.add(concept.term)
     return frozenset(named)
+
+
+def _clause(semicolons: list[int], position: int) -> int:
+    """Which semicolon-separated clause of a sentence a character offset lies in."""
+    return bisect_right(semicolons, position)
 
 
 class SentenceReader:
@@ -496,6 +502,7 @@ class SentenceReader:
 
     def _attach(self, mentions: list[Mention], anatomy: list[_Anatomy], sentence: Any) -> None:
         doc = self.doc
+        semicolons = [sentence.start_char + m.start() for m in re.finditer(";", sentence.text)]
         regions = [a for a in anatomy if a.region]
         for item in anatomy:
             if item.region or _COMPARED_TO.search(self.text[max(0, item.start - 40): item.start]):
@@ -504,7 +511,10 @@ class SentenceReader:
             for owner in owners:
                 owner.own_sites.add(item.term)
             if not owners:
-                owners = [self._nearest(mentions, item.token_start)]
+                # a semicolon ends a clause: "the left kidney showed reduced enhancement; the right
+                # kidney enhanced normally" gives the enhancement no right kidney
+                clause = [m for m in mentions if _clause(semicolons, m.start) == _clause(semicolons, item.start)]
+                owners = [self._nearest(clause, item.token_start)] if clause else []
                 owners = [o for o in owners if o.key not in self.unsited]
             for owner in owners:
                 owner.sites.setdefault(item.term, (item.start, item.end, item.laterality))

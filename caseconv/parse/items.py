@@ -432,6 +432,25 @@ def _title_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
     return result
 
 
+#: A diagnosis heading written on the line of its diagnosis: "Final diagnosis: X".
+_HEADING_ON_LINE = re.compile(r"\s*(?:[A-Za-z]+\s+){0,3}?(?:diagnos[ie]s|differentials?|impression|conclusion)"
+                              r"(?:\s+[A-Za-z]+){0,2}\s*:\s*", re.IGNORECASE)
+
+
+def _name_break(breaks: re.Pattern[str], piece: str) -> int | None:
+    """Where a diagnosis name after a cue ends: at the first break ("with", "due to", "(" ...),
+    but across a parenthesis inside the name ("type A (DeBakey type I) aortic dissection")."""
+    position = 0
+    while (cut := breaks.search(piece, position)) is not None:
+        if cut.group() == "(":
+            close = piece.find(")", cut.end(), cut.end() + 40)
+            if close != -1 and re.match(r"\s+[a-z]", piece[close + 1:]):
+                position = close + 1
+                continue
+        return cut.start()
+    return None
+
+
 def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: Vocabulary) -> list[Diagnosis]:
     """The case diagnosis and the differentials, from headed sections or the narrative's wording."""
     rules = parse_rules()
@@ -457,6 +476,9 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
         base = sentence.start_char
         if block.kind in {"differential", "diagnosis"}:
             status = "differential" if block.kind == "differential" else "confirmed"
+            heading = _HEADING_ON_LINE.match(body)  # "Final diagnosis: X" on one line
+            if heading:
+                base, body = base + heading.end(), body[heading.end():]
             for start, end in _split_list(body) if block.kind == "differential" else [(0, len(body))]:
                 item = _diagnosis(clean, base + start, base + end, status)
                 if item:
@@ -501,8 +523,8 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
             pieces = [(0, chained.start()), (chained.end(), len(tail))]
         for start, end in pieces:
             piece = tail[start:end]
-            cut = breaks.search(piece)
-            end = start + (cut.start() if cut else len(piece))
+            cut = _name_break(breaks, piece)
+            end = start + (cut if cut is not None else len(piece))
             stop = re.search(r"\.\s|\.$", tail[start:end])
             if stop:
                 end = start + stop.start()
@@ -510,7 +532,8 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
             if vocabulary.tables.lookup("symptoms", candidate) or re.search(
                     r"\b(?:hematuria|pain|fever)\b", candidate, re.IGNORECASE):
                 continue
-            candidate = re.sub(r"^\s*(?:a|an|the)\s+", "", candidate, flags=re.IGNORECASE)
+            candidate = re.sub(r"^\s*(?:(?:was|is|were|are)\s+)?(?:(?:a|an|the)\s+)?", "", candidate,
+                               flags=re.IGNORECASE)  # "the final diagnosis was an ..."
             if re.match(r"\s*(?:confirmed|made|established|based|reached|suspected|considered|uncertain)\b",
                         candidate, re.IGNORECASE):
                 continue
