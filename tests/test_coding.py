@@ -60,6 +60,8 @@ def test_three_row_table_codes_the_report(tmp_path: Path) -> None:
     ("Osteomyelitis of the spine", "60168000"),        # a trailing "of" phrase is a site
     ("Pyogenic osteitis of the spine", "84172003"),    # osteitis of the spine is spondylitis
     ("Non-ossifying fibroma of femur", None),          # "non-" alters what follows
+    ("Right-sided Wilms tumour (nephroblastoma) with tumour thrombus", "302849000"),  # the tumour, not its thrombus
+    ("Neuroblastoma arising from the adrenal gland", "432328008"),
     ("Non Hodgkin lymphoma", "1172592001"),            # its own concept, not Hodgkin's
     ("Pseudo aneurysm", None),
     ("Abscess or hematoma", None),                     # alternatives: neither is the whole

@@ -681,3 +681,11 @@ def test_a_dissection_case_reads_as_a_radiologist_would() -> None:
 def test_a_diagnosis_heading_on_the_line_of_its_diagnosis_is_no_part_of_it() -> None:
     report = parse("CT: A renal mass.\nFinal diagnosis: renal cell carcinoma (clear cell type).", "c")
     assert [d.text for d in report.diagnoses] == ["renal cell carcinoma (clear cell type)"]
+
+
+def test_an_aspiration_is_no_finding_and_a_differential_loses_its_article() -> None:
+    report = parse("MRI: A lobulated mass in the left parotid gland. The radiological differential diagnosis included "
+                   "pleomorphic adenoma and a low-grade mucoepidermoid carcinoma. Ultrasound-guided fine-needle "
+                   "aspiration yielded chondromyxoid stroma.", "c")
+    assert [f.text for f in report.findings] == ["lobulated mass"]
+    assert [d.text for d in report.diagnoses] == ["pleomorphic adenoma", "low-grade mucoepidermoid carcinoma"]

@@ -36,7 +36,8 @@ _ALTERNATIVES = re.compile(r"[,/;]|\bvs\.?\b")
 
 def _lookup_words(tables: Tables, kinds: tuple[str, ...], text: str) -> Concept | None:
     """The concept of ``text``, or of its head: the name less a parenthesis, a trailing
-    "of"/"in" phrase ("osteitis of the spine") or leading modifiers ("ruptured appendicitis").
+    "of"/"in"/"with"/"arising from" phrase ("osteitis of the spine", "Wilms tumour with tumour
+    thrombus") or leading modifiers ("ruptured appendicitis").
 
     A head is the broader concept the term is a kind of, so the code stays true while the
     text keeps what is more specific; names with a word that alters the rest, and lists of
@@ -47,7 +48,8 @@ def _lookup_words(tables: Tables, kinds: tuple[str, ...], text: str) -> Concept 
     bare = re.sub(r"\s*\(.*?\)\s*", " ", text).strip()
     candidates = [text, bare]
     if not _ALTERNATIVES.search(bare):
-        head = re.split(r"\s+(?:of|in|within|involving|at)\s+", bare, maxsplit=1)[0]
+        head = re.split(r"\s+(?:of|in|within|involving|at|with|arising (?:from|in)|originating from)\s+", bare,
+                        maxsplit=1)[0]
         candidates.extend(_less_modifiers(bare, len(head.split())))  # "osteitis of the spine"
         candidates.append(head)
         candidates.extend(_less_modifiers(head, len(head.split())))

@@ -312,6 +312,7 @@ def _split_list(text: str) -> list[tuple[int, int]]:
 def _diagnosis(clean: CleanText, start: int, end: int, status: str) -> Diagnosis | None:
     text = clean.text[start:end]
     stripped = re.sub(r"^(?:[-*\u2022\u00b7]|\d{1,2}[.)])\s*", "", text.strip(" .,:;\n")).strip(" .,:;\n")
+    stripped = re.sub(r"^(?:a|an|the)\s+", "", stripped, flags=re.IGNORECASE)  # "a low-grade carcinoma"
     if not stripped or len(stripped) > 120 or not re.search(r"[A-Za-z]{2}", stripped):
         return None
     offset = start + text.index(stripped)
