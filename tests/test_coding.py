@@ -62,6 +62,7 @@ def test_three_row_table_codes_the_report(tmp_path: Path) -> None:
     ("Non-ossifying fibroma of femur", None),          # "non-" alters what follows
     ("Right-sided Wilms tumour (nephroblastoma) with tumour thrombus", "302849000"),  # the tumour, not its thrombus
     ("Neuroblastoma arising from the adrenal gland", "432328008"),
+    ("Right adnexal torsion secondary to a mature cystic teratoma", "RID4813"),  # the torsion, not its cause
     ("Non Hodgkin lymphoma", "1172592001"),            # its own concept, not Hodgkin's
     ("Pseudo aneurysm", None),
     ("Abscess or hematoma", None),                     # alternatives: neither is the whole

@@ -689,3 +689,26 @@ def test_an_aspiration_is_no_finding_and_a_differential_loses_its_article() -> N
                    "aspiration yielded chondromyxoid stroma.", "c")
     assert [f.text for f in report.findings] == ["lobulated mass"]
     assert [d.text for d in report.diagnoses] == ["pleomorphic adenoma", "low-grade mucoepidermoid carcinoma"]
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ("an ill-\ndefined lesion", "an ill-defined lesion"),        # a compound keeps its hyphen
+    ("a high-\ngrade tumour", "a high-grade tumour"),
+    ("contrast-\nenhanced CT", "contrast-enhanced CT"),
+    ("cortical enhance-\nment", "cortical enhancement"),         # a word broken in two is joined
+    ("neo-\nadjuvant", "neoadjuvant"),
+])
+def test_a_hyphen_at_a_line_end(source: str, expected: str) -> None:
+    assert clean(source).text == expected
+
+
+def test_a_hedge_between_commas_is_no_differential_and_a_confirmed_name_is_not_also_provisional() -> None:
+    report = parse("MRI: An ill-defined lesion of the femur. A focus in the proximal femur, possibly representing a "
+                   "skip metastasis. The differential diagnosis included osteosarcoma, Ewing sarcoma and, less likely, "
+                   "subacute osteomyelitis. Core needle biopsy revealed a high-\ngrade osteoblastic osteosarcoma. "
+                   "Histology confirmed the focus as a skip metastasis.", "c")
+    diagnoses = [(d.text, d.status) for d in report.diagnoses]
+    assert [d for d in diagnoses if d[1] == "differential"] == [
+        ("osteosarcoma", "differential"), ("Ewing sarcoma", "differential"), ("subacute osteomyelitis", "differential")]
+    assert ("high-grade osteoblastic osteosarcoma", "confirmed") in diagnoses
+    assert ("skip metastasis", "confirmed") in diagnoses and ("skip metastasis", "provisional") not in diagnoses

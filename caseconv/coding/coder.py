@@ -48,8 +48,8 @@ def _lookup_words(tables: Tables, kinds: tuple[str, ...], text: str) -> Concept 
     bare = re.sub(r"\s*\(.*?\)\s*", " ", text).strip()
     candidates = [text, bare]
     if not _ALTERNATIVES.search(bare):
-        head = re.split(r"\s+(?:of|in|within|involving|at|with|arising (?:from|in)|originating from)\s+", bare,
-                        maxsplit=1)[0]
+        head = re.split(r"\s+(?:of|in|within|involving|at|with|arising (?:from|in)|originating from|secondary to|"
+                        r"due to|caused by)\s+", bare, maxsplit=1)[0]
         candidates.extend(_less_modifiers(bare, len(head.split())))  # "osteitis of the spine"
         candidates.append(head)
         candidates.extend(_less_modifiers(head, len(head.split())))

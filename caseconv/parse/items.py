@@ -298,7 +298,7 @@ def _split_list(text: str) -> list[tuple[int, int]]:
         depth += char == "("
         depth -= char == ")"
         if depth == 0:
-            separator = re.match(r",\s*(?:and\s+|or\s+)?|\s+and\s+|\s+or\s+|;\s*", text[index:])
+            separator = re.match(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or),?\s+|;\s*", text[index:])
             if separator and (char in ",;" or char.isspace()):
                 items.append((start, index))
                 index += separator.end()
@@ -306,7 +306,11 @@ def _split_list(text: str) -> list[tuple[int, int]]:
                 continue
         index += 1
     items.append((start, len(text)))
-    return [(s, e) for s, e in items if text[s:e].strip(" .")]
+    # ", and, less likely, X": the hedge between commas is no item
+    return [(s, e) for s, e in items if text[s:e].strip(" .") and not _LIST_HEDGE.fullmatch(text[s:e].strip(" ."))]
+
+
+_LIST_HEDGE = re.compile(r"(?:(?:less|more|most|very)\s+)?(?:likely|probably|possibly|rarely)", re.IGNORECASE)
 
 
 def _diagnosis(clean: CleanText, start: int, end: int, status: str) -> Diagnosis | None:
@@ -386,7 +390,7 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
                     r"\b(?:no|without|negative for)\s+(?:\w+\s+){0,2}$", clean.text[max(0, span.start_char - 30):
                                                                           span.start_char], re.IGNORECASE):
                 continue
-            begin = _widen_left(doc, start, sentence.start, _NAMED_STOP)
+            begin = _widen_left(doc, start, sentence.start, _NAMED_STOP, hyphens=True)
             hedged = not pathology and bool(_HEDGE.search(body[: span.start_char - sentence.start_char]))
             status = "provisional" if hedged else "confirmed"
             if _SET_ASIDE.search(clean.text[max(sentence.start_char, doc[begin].idx - 30): doc[begin].idx]):
@@ -545,11 +549,13 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
     result.extend(_named_diagnoses(clean, doc, kinds, vocabulary))
     if not any(item.status != "differential" for item in result):
         result.extend(_title_diagnoses(clean, doc, kinds, vocabulary))
+    # one entry per name and status; a name the report confirms is not also kept as provisional
+    confirmed = {normalize(item.text) for item in result if item.status == "confirmed"}
     unique: list[Diagnosis] = []
     seen: set[tuple[str, str]] = set()
     for item in result:
         key = (normalize(item.text), item.status)
-        if key not in seen:
+        if key not in seen and not (item.status == "provisional" and key[0] in confirmed):
             seen.add(key)
             unique.append(item)
     return unique

@@ -115,6 +115,14 @@ def _fold(segment: str, position: int, out: list[str], offsets: list[int]) -> No
         offsets.extend([position + offset] * len(replacement))
 
 
+#: Words that begin a hyphenated compound, so a hyphen after them at a line end is the
+#: compound's own ("ill-defined", "high-grade", "contrast-enhanced"), not a word broken in two.
+_COMPOUND_FIRST = re.compile(r"(?<![\w-])(?:ill|well|high|low|self|fat|soft|thin|thick|air|fluid|ground|wedge|ring|"
+                             r"rim|round|double|long|short|full|part|time|contrast|non|fine|T1|T2|x|iso|bone|left|"
+                             r"right|anterior|posterior|medial|lateral|upper|lower|age|dose|image|ultrasound|CT|MR|MRI)"
+                             r"-$", re.IGNORECASE)
+
+
 def clean(source: str) -> CleanText:
     """Join PDF-wrapped lines, rejoin hyphenated words, fold ligatures and dashes.
 
@@ -137,8 +145,8 @@ def clean(source: str) -> CleanText:
                        and stripped[-2].isalpha() and nxt[:1].islower()
                        and not re.match(r"(and|or|to)\b", nxt))
         segment = line if is_break else line[: len(line) - trailing]
-        if hyphen_join:
-            segment = segment[:-1]
+        if hyphen_join and not _COMPOUND_FIRST.search(stripped):
+            segment = segment[:-1]  # "enhance-/ment": one word; "ill-/defined" keeps its hyphen
         _fold(segment, position, out, offsets)
         if index + 1 < len(lines):
             newline_at = position + len(line)
