@@ -63,6 +63,8 @@ def test_three_row_table_codes_the_report(tmp_path: Path) -> None:
     ("Right-sided Wilms tumour (nephroblastoma) with tumour thrombus", "302849000"),  # the tumour, not its thrombus
     ("Neuroblastoma arising from the adrenal gland", "432328008"),
     ("Right adnexal torsion secondary to a mature cystic teratoma", "RID4813"),  # the torsion, not its cause
+    ("Adenocarcinoma of the right upper lobe, cT2b N2 M1c", "1187332001"),   # a TNM stage is no alternative
+    ("Relapsing-remitting multiple sclerosis fulfilling the McDonald criteria", "426373005"),
     ("Non Hodgkin lymphoma", "1172592001"),            # its own concept, not Hodgkin's
     ("Pseudo aneurysm", None),
     ("Abscess or hematoma", None),                     # alternatives: neither is the whole

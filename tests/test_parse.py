@@ -697,6 +697,7 @@ def test_an_aspiration_is_no_finding_and_a_differential_loses_its_article() -> N
     ("contrast-\nenhanced CT", "contrast-enhanced CT"),
     ("cortical enhance-\nment", "cortical enhancement"),         # a word broken in two is joined
     ("neo-\nadjuvant", "neoadjuvant"),
+    ("relapsing-\nremitting", "relapsing-remitting"),           # a participle is a whole word
 ])
 def test_a_hyphen_at_a_line_end(source: str, expected: str) -> None:
     assert clean(source).text == expected
@@ -712,3 +713,12 @@ def test_a_hedge_between_commas_is_no_differential_and_a_confirmed_name_is_not_a
         ("osteosarcoma", "differential"), ("Ewing sarcoma", "differential"), ("subacute osteomyelitis", "differential")]
     assert ("high-grade osteoblastic osteosarcoma", "confirmed") in diagnoses
     assert ("skip metastasis", "confirmed") in diagnoses and ("skip metastasis", "provisional") not in diagnoses
+
+
+def test_a_differential_for_one_lesion_ends_where_a_new_clause_begins() -> None:
+    report = parse("CT: A 2.7 cm left adrenal nodule. The differential for the adrenal nodule included lipid-poor "
+                   "adenoma versus metastasis, and for the vertebral lesion an atypical haemangioma was considered, "
+                   "but PET findings supported metastatic disease. Aspirated fluid had a high amylase.", "c")
+    assert [(d.text, d.status) for d in report.diagnoses] == [("lipid-poor adenoma", "differential"),
+                                                             ("metastasis", "differential")]
+    assert [f.text for f in report.findings] == ["left adrenal nodule"]

@@ -30,6 +30,8 @@ def _code(concept: Concept | None) -> Code | None:
 #: Hodgkin lymphoma, a "pseudo aneurysm" no aneurysm; a name holding one is not shortened.
 _ALTERING = frozenset({"non", "pseudo", "no", "not", "without", "mimicking", "mimic", "simulating",
                        "like", "versus", "vs", "or", "and", "nor", "excluding", "except"})
+#: A TNM stage written after a tumour's name: "adenocarcinoma of the lung, cT2b N2 M1c".
+_TNM = re.compile(r",?\s*\b[cpy]?T[0-4xX](?:is|[a-d])?\s*,?\s*N[0-3xX][a-c]?\s*,?\s*M[01xX][a-c]?\b")
 #: A list of alternatives: its last words name one of them, not the whole.
 _ALTERNATIVES = re.compile(r"[,/;]|\bvs\.?\b")
 
@@ -45,11 +47,12 @@ def _lookup_words(tables: Tables, kinds: tuple[str, ...], text: str) -> Concept 
     (a finding the findings table leaves uncoded may be a disorder the diagnoses table codes
     under the same name: "volvulus").
     """
-    bare = re.sub(r"\s*\(.*?\)\s*", " ", text).strip()
+    bare = _TNM.sub("", re.sub(r"\s*\(.*?\)\s*", " ", text)).strip()
     candidates = [text, bare]
     if not _ALTERNATIVES.search(bare):
         head = re.split(r"\s+(?:of|in|within|involving|at|with|arising (?:from|in)|originating from|secondary to|"
-                        r"due to|caused by)\s+", bare, maxsplit=1)[0]
+                        r"due to|caused by|associated with|complicating|causing|fulfilling|meeting)\s+", bare,
+                        maxsplit=1)[0]
         candidates.extend(_less_modifiers(bare, len(head.split())))  # "osteitis of the spine"
         candidates.append(head)
         candidates.extend(_less_modifiers(head, len(head.split())))

@@ -290,7 +290,7 @@ def procedures(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: 
 
 
 def _split_list(text: str) -> list[tuple[int, int]]:
-    """Items of 'A, B and C' with their offsets (parentheses kept whole)."""
+    """Items of 'A, B and C' (or 'A versus B') with their offsets (parentheses kept whole)."""
     items, depth, start = [], 0, 0
     index = 0
     while index < len(text):
@@ -298,7 +298,7 @@ def _split_list(text: str) -> list[tuple[int, int]]:
         depth += char == "("
         depth -= char == ")"
         if depth == 0:
-            separator = re.match(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or),?\s+|;\s*", text[index:])
+            separator = re.match(r",\s*(?:and\s+|or\s+)?|\s+(?:and|or|versus|vs\.?),?\s+|;\s*", text[index:])
             if separator and (char in ",;" or char.isspace()):
                 items.append((start, index))
                 index += separator.end()
@@ -464,7 +464,7 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
                      re.IGNORECASE)
     breaks = re.compile("|".join(re.escape(b) for b in rules["diagnosis_breaks"]), re.IGNORECASE)
     consequence = re.compile(r"\s(?:leading to|resulting in|causing|complicated by)\s", re.IGNORECASE)
-    differential = re.compile(r"differentials?(?: diagnos[ie]s)?(?: considerations?)?(?: of [^,.;]{1,60}?)?\s+"
+    differential = re.compile(r"differentials?(?: diagnos[ie]s)?(?: considerations?)?(?: (?:of|for) [^,.;]{1,60}?)?\s+"
                               r"(?:included|includes|include|were|was|is|are|considered were|comprised)\s*:?\s*",
                               re.IGNORECASE)
     considered = re.compile(r"^(?P<items>.+?)\s+(?:were|was) (?:considered|included) (?:in|as|among) (?:the )?"
@@ -493,7 +493,9 @@ def diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabulary: V
         if match:
             tail_start = match.end()
             tail = body[tail_start:]
-            stop = re.search(r"[.;]\s|$", tail)
+            # the list ends at the sentence's end or where a new clause begins ("..., but PET findings
+            # supported ...", "..., and for the vertebral lesion ... was considered")
+            stop = re.search(r"[.;]\s|$|,?\s+(?:but|whereas|while|although)\s|,\s+and\s+(?:for|in)\s", tail)
             tail = tail[: stop.start()] if stop else tail
             for start, end in _split_list(tail):
                 item = _diagnosis(clean, base + tail_start + start, base + tail_start + end, "differential")

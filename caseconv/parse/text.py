@@ -119,8 +119,8 @@ def _fold(segment: str, position: int, out: list[str], offsets: list[int]) -> No
 #: compound's own ("ill-defined", "high-grade", "contrast-enhanced"), not a word broken in two.
 _COMPOUND_FIRST = re.compile(r"(?<![\w-])(?:ill|well|high|low|self|fat|soft|thin|thick|air|fluid|ground|wedge|ring|"
                              r"rim|round|double|long|short|full|part|time|contrast|non|fine|T1|T2|x|iso|bone|left|"
-                             r"right|anterior|posterior|medial|lateral|upper|lower|age|dose|image|ultrasound|CT|MR|MRI)"
-                             r"-$", re.IGNORECASE)
+                             r"right|anterior|posterior|medial|lateral|upper|lower|age|dose|image|ultrasound|CT|MR|MRI|"
+                             r"open|closed|\w{2,}ing)-$", re.IGNORECASE)  # "relapsing-remitting"
 
 
 def clean(source: str) -> CleanText:
