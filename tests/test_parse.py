@@ -722,3 +722,17 @@ def test_a_differential_for_one_lesion_ends_where_a_new_clause_begins() -> None:
     assert [(d.text, d.status) for d in report.diagnoses] == [("lipid-poor adenoma", "differential"),
                                                              ("metastasis", "differential")]
     assert [f.text for f in report.findings] == ["left adrenal nodule"]
+
+
+def test_the_finding_a_negation_is_located_in_is_not_itself_absent() -> None:
+    report = parse("CT: A heterogeneous mass arising from the right kidney. No calcification was identified within "
+                   "the mass.", "c")
+    assert [(f.text, f.presence) for f in report.findings] == [("heterogeneous mass", "present"),
+                                                              ("calcification", "absent")]
+
+
+def test_an_adnexal_mass_has_its_site_and_normal_flow_is_no_finding() -> None:
+    report = parse("US: A complex cystic mass in the right adnexa measuring 7.2 x 6.4 cm. The left ovary showed "
+                   "normal flow.", "c")
+    assert [(f.text, [s.text for s in f.sites], f.laterality) for f in report.findings] == [
+        ("complex cystic mass", ["uterine adnexa"], "right")]

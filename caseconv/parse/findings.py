@@ -294,6 +294,7 @@ class SentenceReader:
         if not mentions:
             return []
         mentions = [m for m in mentions if not self._said_normal(m, sentence)]
+        mentions = [m for i, m in enumerate(mentions) if not self._negated_place(m, mentions[:i])]
         consumed = {id(m) for q in mentions for m in mentions if q.dependent and m is not q
                     and 0 <= m.token_start - q.token_end <= 3 and m.key == q.ref_key}
         mentions = [m for m in mentions if id(m) not in consumed]
@@ -306,11 +307,21 @@ class SentenceReader:
         self._link(mentions, sentence)
         return mentions
 
+    def _negated_place(self, mention: Mention, earlier: list[Mention]) -> bool:
+        """"No calcification was identified within the mass": the mass is where calcification is
+        absent, a finding named before; it is not itself absent."""
+        if mention.presence != "absent" or not earlier or mention.token_start < 2:
+            return False
+        determiner, preposition = (self.doc[mention.token_start - i].text.lower() for i in (1, 2))
+        return determiner in {"the", "this", "that", "these", "those"} and preposition in {
+            "within", "in", "inside", "of", "around", "into", "from", "at", "throughout", "along"}
+
     def _said_normal(self, mention: Mention, sentence: Any) -> bool:
-        """'Bowel gas pattern unremarkable': a normal statement, not a finding."""
+        """'Bowel gas pattern unremarkable', 'normal flow': a normal statement, not a finding."""
         rest = self.doc[mention.token_end: sentence.end].text
         clause = re.split(r"[,;.]", rest, maxsplit=1)[0]
-        return bool(_NORMAL.search(clause)) and mention.presence == "present"
+        said_before = re.match(r"(?:normal|unremarkable)\b", mention.text, re.IGNORECASE)  # "showed normal flow"
+        return bool(_NORMAL.search(clause) or said_before) and mention.presence == "present"
 
     @staticmethod
     def _key(ent: Any) -> str:
