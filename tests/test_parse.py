@@ -736,3 +736,9 @@ def test_an_adnexal_mass_has_its_site_and_normal_flow_is_no_finding() -> None:
                    "normal flow.", "c")
     assert [(f.text, [s.text for s in f.sites], f.laterality) for f in report.findings] == [
         ("complex cystic mass", ["uterine adnexa"], "right")]
+
+
+def test_none_of_the_lesions_negates_what_they_show_not_the_lesions() -> None:
+    report = parse("MRI: Multiple white matter lesions. None of the lesions showed restricted diffusion.", "c")
+    assert [(f.text, f.presence) for f in report.findings] == [("Multiple white matter lesions", "present"),
+                                                              ("restricted diffusion", "absent")]

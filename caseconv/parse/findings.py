@@ -309,11 +309,15 @@ class SentenceReader:
 
     def _negated_place(self, mention: Mention, earlier: list[Mention]) -> bool:
         """"No calcification was identified within the mass": the mass is where calcification is
-        absent, a finding named before; it is not itself absent."""
-        if mention.presence != "absent" or not earlier or mention.token_start < 2:
+        absent, a finding named before; it is not itself absent. Nor are "none of the lesions"."""
+        if mention.presence != "absent" or mention.token_start < 2:
             return False
         determiner, preposition = (self.doc[mention.token_start - i].text.lower() for i in (1, 2))
-        return determiner in {"the", "this", "that", "these", "those"} and preposition in {
+        if determiner not in {"the", "this", "that", "these", "those"}:
+            return False
+        if preposition == "of" and mention.token_start >= 3 and self.doc[mention.token_start - 3].lower_ == "none":
+            return True  # "none of the lesions showed restricted diffusion": the lesions are there
+        return bool(earlier) and preposition in {
             "within", "in", "inside", "of", "around", "into", "from", "at", "throughout", "along"}
 
     def _said_normal(self, mention: Mention, sentence: Any) -> bool:
