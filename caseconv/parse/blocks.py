@@ -90,6 +90,13 @@ def _is_plain_title(line: str, text: str, end: int) -> bool:
     return alone or bool(re.search(r"\bcase (?:report|study|series)\b", line, re.IGNORECASE))
 
 
+#: A line naming an imaging study, standing alone: "CT Head non-contrast", "MRI Brain with contrast".
+_STUDY_HEADING = re.compile(
+    r"(?:(?:non-?contrast|contrast-?enhanced|unenhanced|plain)\s+)?(?:CT|CTA|MRI|MR|MRA|MRV|US|ultrasound|"
+    r"ultrasonography|sonography|doppler|x-?ray|radiographs?|mammogra(?:m|phy)|PET(?:[-/]CT)?|SPECT|"
+    r"fluoroscopy|angiogra(?:m|phy)|DSA|echocardiogra(?:m|phy)|bone scan)\b[\w\s,/()+-]*:?", re.IGNORECASE)
+
+
 def blocks(clean: CleanText, doc: Any) -> list[Block]:
     """Split the clean text into blocks of one kind each, in order."""
     rules = parse_rules()
@@ -110,6 +117,7 @@ def blocks(clean: CleanText, doc: Any) -> list[Block]:
         return None, -1
 
     result: list[Block] = []
+    study: str | None = None  # the kind a study heading opens, until the next section heading
     in_discussion = False
     seen_content = False
     paragraph_discussion: bool | None = None
@@ -121,6 +129,14 @@ def blocks(clean: CleanText, doc: Any) -> list[Block]:
             previous_blank, caption, paragraph_discussion = True, None, None
             continue
         category, title_end = section_of(start)
+        if title_end > start:
+            study = None
+        elif previous_blank and _STUDY_HEADING.fullmatch(line.strip()) and len(line.split()) <= 6:
+            # "CT Head non-contrast" on a line of its own: a teaching file's study heading
+            result.append(Block(start, end, "heading"))
+            study, caption = "findings", None
+            continue
+        category = study or category
         if title_end > start:
             result.append(Block(start, min(title_end, end), "heading"))
             if title_end >= end:

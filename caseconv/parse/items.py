@@ -329,7 +329,11 @@ _INTERPRETS = re.compile(r"\b(?:consistent with|suggestive of|suggesting|compati
 _PATHOLOGY = re.compile(r"\b(?:histopatholog\w*|patholog\w*|biopsy|histolog\w*|cytolog\w*|culture)\b[^.]{0,80}?"
                         r"\b(?:confirmed|revealed|showed|consistent with|diagnostic of|proved|proven)\b", re.IGNORECASE)
 _HEDGE = re.compile(r"\b(?:suggestive|suggesting|suspicious|concerning|likely|probable|possibl[ey]|favou?r\w*|"
-                    r"may|cannot be excluded|compatible with|in keeping with)\b", re.IGNORECASE)
+                    r"may|cannot be excluded|compatible with|in keeping with|suspected|presumed|presumptive|"
+                    r"questionable)\b", re.IGNORECASE)
+#: A hedge later in the clause that names the diagnosis: "oncocytoma or angiomyolipoma cannot be excluded".
+_HEDGE_LATER = re.compile(r"\b(?:cannot be (?:excluded|ruled out)|not (?:be )?excluded|(?:is|are) (?:also )?possible|"
+                          r"less likely|(?:is|are) (?:also )?considered)\b", re.IGNORECASE)
 #: "X is favored", "X more likely": a hedge written after the diagnosis.
 _HEDGE_AFTER = re.compile(r"\s*(?:is\s+|are\s+)?(?:favou?red|more likely|most likely|likely|suspected)\b",
                           re.IGNORECASE)
@@ -387,7 +391,7 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
             last_end = end
             negated = any(e._.is_negated for e in ents.between(start - 12, start + 1) if e.start <= start < e.end)
             if negated or re.search(
-                    r"\b(?:no|without|negative for)\s+(?:\w+\s+){0,2}$", clean.text[max(0, span.start_char - 30):
+                    r"\b(?:no|without|negative for)\s+(?:\w+\s+){0,3}$", clean.text[max(0, span.start_char - 40):
                                                                           span.start_char], re.IGNORECASE):
                 continue
             begin = _widen_left(doc, start, sentence.start, _NAMED_STOP, hyphens=True)
@@ -395,8 +399,9 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
             status = "provisional" if hedged else "confirmed"
             if _SET_ASIDE.search(clean.text[max(sentence.start_char, doc[begin].idx - 30): doc[begin].idx]):
                 status = "differential"
-            elif _HEDGE_AFTER.match(clean.text, span.end_char):
-                status = "provisional"  # "pyogenic abscess favored over ..."
+            elif _HEDGE_AFTER.match(clean.text, span.end_char) or _HEDGE_LATER.search(
+                    re.split(r"[.;]", clean.text[span.end_char: sentence.end_char], maxsplit=1)[0]):
+                status = "provisional"  # "pyogenic abscess favored over ...", "X or Y cannot be excluded"
             item = _diagnosis(clean, doc[begin].idx, span.end_char, status)
             if item:
                 result.append(item)
