@@ -222,3 +222,11 @@ def test_a_finding_is_coded_with_its_site_where_a_table_names_both(text: str, di
 
     finding = extract(text, "c").findings[0]
     assert (finding.code.display if finding.code else None) == display
+
+
+def test_cardiomegaly_has_the_code_snomed_gives_it_not_the_one_ps3_16_lists() -> None:
+    """PS3.16 CID 12248 lists 287272002 as Cardiomegaly; SNOMED CT names that code Enlarged septal
+    foramen of heart (pydicom carries both), and the GPS gives Cardiomegaly 8186001."""
+    concept = load_tables().lookup("findings", "cardiomegaly")
+    assert concept is not None and concept.code is not None
+    assert (concept.code.scheme, concept.code.value) == ("SCT", "8186001")

@@ -745,9 +745,9 @@ def test_none_of_the_lesions_negates_what_they_show_not_the_lesions() -> None:
 
 
 def test_an_impression_hedges_after_the_name_and_negates_over_a_few_words() -> None:
-    report = parse("FINDINGS: A 3.2 cm enhancing solid mass in the right kidney.\nIMPRESSION:\n1. Enhancing renal mass, "
-                   "highly suspicious for renal cell carcinoma. Oncocytoma or lipid-poor angiomyolipoma cannot be "
-                   "excluded.\n2. Cholelithiasis without CT evidence of acute cholecystitis.", "c")
+    report = parse("FINDINGS: A 3.2 cm enhancing solid mass in the right kidney.\nIMPRESSION:\n1. Enhancing renal "
+                   "mass, highly suspicious for renal cell carcinoma. Oncocytoma or lipid-poor angiomyolipoma "
+                   "cannot be excluded.\n2. Cholelithiasis without CT evidence of acute cholecystitis.", "c")
     diagnoses = {d.text: d.status for d in report.diagnoses}
     assert diagnoses.get("renal cell carcinoma") == "provisional"
     assert diagnoses.get("Oncocytoma") == "provisional" and diagnoses.get("lipid-poor angiomyolipoma") == "provisional"
@@ -755,10 +755,17 @@ def test_an_impression_hedges_after_the_name_and_negates_over_a_few_words() -> N
 
 
 def test_a_study_heading_on_its_own_line_opens_the_findings_of_a_teaching_case() -> None:
-    report = parse("Cerebellar pilocytic astrocytoma\n\nPatient Data\nAge: 7 years\nGender: Male\n\nCT Head non-contrast\n"
-                   "Large, predominantly cystic mass in the right cerebellar hemisphere. No calcification.\n\n"
+    report = parse("Cerebellar pilocytic astrocytoma\n\nPatient Data\nAge: 7 years\nGender: Male\n\n"
+                   "CT Head non-contrast\nLarge, predominantly cystic mass in the right cerebellar hemisphere. "
+                   "No calcification.\n\n"
                    "MRI Brain with contrast\nThe mural nodule enhances avidly.\n\nCase Discussion\nPilocytic "
                    "astrocytomas are the most common posterior fossa tumour of childhood.", "c")
     found = [(f.text, f.presence) for f in report.findings]
     assert ("predominantly cystic mass", "present") in found and ("calcification", "absent") in found
     assert report.patient.age is not None and report.patient.age.value == 7
+
+
+def test_what_density_may_obscure_and_a_blood_gas_are_no_findings() -> None:
+    report = parse("Mammography: The breasts are heterogeneously dense, which may obscure small masses. "
+                   "Capillary gas: pH 7.52.", "c")
+    assert [(f.text, f.presence) for f in report.findings] == [("small masses", "uncertain")]

@@ -35,7 +35,8 @@ revealing displacing encasing abutting mm cm ml cc
 causes cause caused produces produced results resulted leads led contains contained involves involved extends
 confirmed confirms confirming depicted depicts documented detected
 extended displaces displaced compresses compressed suggests suggested represents represented indicates
-possible possibly probable probably likely unlikely questionable rule out suggest""".split())
+possible possibly probable probably likely unlikely questionable rule out suggest may might could can cannot would
+should must will obscure obscures obscured mimic mimics mimicking""".split())
 _COPULA = frozenset("is are was were be been appears appear appeared remains remain became become looks".split())
 _ADVERB = re.compile(r"(?:\w+ly|very|quite|somewhat|slightly|also|now|again|still|not|no longer)$", re.IGNORECASE)
 _LATERALITY = re.compile(r"\b(left|right|bilateral|bilaterally|both)(?:[- ]sided)?\b", re.IGNORECASE)
