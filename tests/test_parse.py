@@ -769,3 +769,9 @@ def test_what_density_may_obscure_and_a_blood_gas_are_no_findings() -> None:
     report = parse("Mammography: The breasts are heterogeneously dense, which may obscure small masses. "
                    "Capillary gas: pH 7.52.", "c")
     assert [(f.text, f.presence) for f in report.findings] == [("small masses", "uncertain")]
+
+
+def test_a_section_heading_ends_the_imaging_of_the_abstract_before_it() -> None:
+    report = parse("Abstract\nMRI demonstrated a dorsal epidural collection.\n\nCase report\nA 63-year-old man "
+                   "presented with back pain, fever and urinary retention. CRP was 246 mg/L.", "c")
+    assert [f.text for f in report.findings] == ["dorsal epidural collection"]

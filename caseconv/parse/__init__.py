@@ -185,7 +185,10 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     for sentence in document_sentences.spans:
         block = kinds.get(sentence.start_char)
         if block is None or block.kind not in FINDING_KINDS:
-            imaging_context = imaging_context and block is not None and block.kind == "heading"
+            # a study heading ("CT Brain") carries imaging on; a section heading ("Case report") does not
+            imaging_context = imaging_context and block is not None and block.kind == "heading" and (
+                sentence.start_char in modality_sentences or bool(imaging.search(
+                    cleaned.text[sentence.start_char: sentence.end_char])))
             continue
         body = cleaned.text[sentence.start_char: sentence.end_char]
         names_study = sentence.start_char in modality_sentences
