@@ -90,8 +90,8 @@ def test_a_word_that_alters_the_rest_stops_the_head_fallback(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(("text", "code"), [
     ("upper pole of kidney", "RID206"),         # a part a table names has its own code
-    ("upper pole of the kidney", "64033007"),   # a part of the kidney lies in the kidney
-    ("lower pole of the left kidney", None),    # "left kidney" is no table name: nothing guessed
+    ("upper pole of the spleen", "78961009"),   # a part of the spleen lies in the spleen
+    ("lower pole of the left kidney", "RID207"),  # the side is a laterality, the part a table names
     ("wall of the appendix", "66754008"),
     ("body of the gallbladder", "28231008"),
     ("paravertebral region", None),             # beside the vertebra, not in it

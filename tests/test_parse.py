@@ -775,3 +775,19 @@ def test_a_section_heading_ends_the_imaging_of_the_abstract_before_it() -> None:
     report = parse("Abstract\nMRI demonstrated a dorsal epidural collection.\n\nCase report\nA 63-year-old man "
                    "presented with back pain, fever and urinary retention. CRP was 246 mg/L.", "c")
     assert [f.text for f in report.findings] == ["dorsal epidural collection"]
+
+
+@pytest.mark.parametrize(("text", "site", "side"), [
+    ("US: A 2 cm lesion located in the upper pole of right kidney.", "upper pole of kidney", "right"),
+    ("CT: A cyst in the lower pole of the left kidney.", "lower pole of kidney", "left"),
+])
+def test_a_part_named_with_the_side_of_its_organ(text: str, site: str, side: str) -> None:
+    finding = parse(text, "c").findings[0]
+    assert ([s.text for s in finding.sites], finding.laterality) == ([site], side)
+
+
+def test_the_inferior_pole_of_the_spleen_is_no_pole_of_a_kidney() -> None:
+    report = parse("CT abdomen:\nSpleen: Parenchymal laceration of the inferior pole, 3.6 cm deep. Small volume "
+                   "haemoperitoneum.", "c")
+    found = {f.text: [s.text for s in f.sites] for f in report.findings}
+    assert found["Parenchymal laceration"] == ["spleen"] and "Small volume haemoperitoneum" in found

@@ -243,8 +243,9 @@ class SentenceReader:
                                  before[: lateral.end()], re.IGNORECASE)
                 if both and both.group(1).lower() != both.group(2).lower():
                     item.laterality = "bilateral"  # "the right and left main pulmonary arteries"
-            own = re.match(r"(left|right)\b", text[item.start: item.end], re.IGNORECASE)
-            if own and not lateral:  # a structure named with its side: "right pulmonary artery"
+            own = re.match(r"(left|right)\b", text[item.start: item.end], re.IGNORECASE) or re.search(
+                r"\bof\s+(?:the\s+)?(left|right)\b", text[item.start: item.end], re.IGNORECASE)
+            if own and not lateral:  # named with its side: "right pulmonary artery", "upper pole of right kidney"
                 item.laterality = own.group(1).lower()
                 other = re.search(r"\b(left|right)\s+(?:and|or|&)\s+(?:the\s+)?$", before, re.IGNORECASE)
                 if other and other.group(1).lower() != item.laterality:
