@@ -791,3 +791,15 @@ def test_the_inferior_pole_of_the_spleen_is_no_pole_of_a_kidney() -> None:
                    "haemoperitoneum.", "c")
     found = {f.text: [s.text for s in f.sites] for f in report.findings}
     assert found["Parenchymal laceration"] == ["spleen"] and "Small volume haemoperitoneum" in found
+
+
+def test_a_mammogram_finding_at_the_palpable_marker_is_read_and_its_distance_is_no_size() -> None:
+    report = parse("MAMMOGRAPHY FINDINGS:\nLeft breast: Underlying the palpable marker, at 10 o'clock, 4 cm from the "
+                   "nipple, there is a new irregular high-density mass, measuring 14 mm on tomosynthesis.", "c")
+    assert [(f.text, [m.value for m in f.measurements], f.laterality) for f in report.findings] == [
+        ("new irregular high-density mass", [14], "left")]
+
+
+def test_a_palpable_lump_on_examination_is_no_imaging_finding() -> None:
+    report = parse("A 52-year-old woman. On palpation there was a tender lump in the left breast. CT: No mass.", "c")
+    assert [(f.text, f.presence) for f in report.findings] == [("mass", "absent")]

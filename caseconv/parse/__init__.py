@@ -170,6 +170,7 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     rules = parse_rules()
     imaging = _cue(rules["imaging_cues"])
     non_imaging = _cue(rules["non_imaging_cues"])
+    bedside = _cue(rules["clinical_exam_cues"])
     clinical_course = _cue(rules["clinical_course_cues"])
     diagnosis_cue = _cue(rules["diagnosis_cues"] + ["differential diagnos*", "diagnosed", "differential includ*",
                                                     "clinical differential", "differentials", "differential for"])
@@ -192,7 +193,9 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
             continue
         body = cleaned.text[sentence.start_char: sentence.end_char]
         names_study = sentence.start_char in modality_sentences
-        if non_imaging.search(body) or diagnosis_cue.search(body) or (clinical_course.search(body) and not names_study):
+        reported = block.kind in {"findings", "impression", "caption"} or names_study or imaging.search(body)
+        course = clinical_course.search(body) and not names_study
+        if non_imaging.search(body) or diagnosis_cue.search(body) or course or (bedside.search(body) and not reported):
             imaging_context = False
             continue
         if block.kind == "narrative":

@@ -26,6 +26,13 @@ MEASUREMENT = re.compile(
 )
 
 
+#: A distance that places a finding: "4 cm from the nipple", "3 cm below the gastro-oesophageal junction".
+_A_DISTANCE = re.compile(r"\s+(?:from|proximal to|distal to|above|below|beyond|deep to|away from|lateral to|medial to)"
+                         r"\s+(?:the\s+)?(?:nipple|anal verge|skin|ileocaecal|ileocecal|gastro|pylorus|carina|"
+                         r"hilum|dentate|pleura|cortex|origin|ostium|bifurcation|insertion|joint|apex|surface|"
+                         r"margin|edge|tip|\w+ (?:line|junction|valve))", re.IGNORECASE)
+
+
 def _unit(text: str | None) -> str | None:
     if not text:
         return None
@@ -57,8 +64,8 @@ def measurements(text: str, offset: int = 0) -> list[Number]:
     found: list[Number] = []
     for match in MEASUREMENT.finditer(text):
         unit = _unit(match["unit"])
-        if unit is None:
-            continue
+        if unit is None or _A_DISTANCE.match(text, match.end()):
+            continue  # "4 cm from the nipple": where the finding lies, not its size
         values = [(match["a"], _unit(match["ua"])), (match["b"], _unit(match["ub"])), (match["c"], None)]
         present = [(v, u) for v, u in values if v is not None]
         if len(present) == 1 and present[0][1] is not None and present[0][1] != unit:
