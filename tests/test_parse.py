@@ -803,3 +803,11 @@ def test_a_mammogram_finding_at_the_palpable_marker_is_read_and_its_distance_is_
 def test_a_palpable_lump_on_examination_is_no_imaging_finding() -> None:
     report = parse("A 52-year-old woman. On palpation there was a tender lump in the left breast. CT: No mass.", "c")
     assert [(f.text, f.presence) for f in report.findings] == [("mass", "absent")]
+
+
+def test_an_absent_finding_takes_no_size_and_a_diagnosis_set_aside_is_none() -> None:
+    report = parse("Findings:\nBoth kidneys are normal in size (right 5.8 cm, left 6.0 cm), with no hydronephrosis.\n"
+                   "Conclusion:\nInfantile hypertrophic pyloric stenosis. Malrotation is not suggested.", "c")
+    hydronephrosis = next(f for f in report.findings if f.concept == "hydronephrosis")
+    assert hydronephrosis.presence == "absent" and hydronephrosis.measurements == ()
+    assert [d.text for d in report.diagnoses] == ["Infantile hypertrophic pyloric stenosis"]

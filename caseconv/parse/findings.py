@@ -582,6 +582,8 @@ class SentenceReader:
                     t.is_alpha or t.text == "-" for t in doc[token.end: m.token_start])), None)
                 if named is not None and not (named.key == owner.key and not named.sites):
                     owner = named
+            if owner.presence == "absent":
+                continue  # "kidneys normal in size (right 5.8 cm) with no hydronephrosis": no size of nothing
             owner.numbers.append(number)
         if _THESE_LEVELS.search(text):
             for previous, mention in zip(mentions, mentions[1:]):

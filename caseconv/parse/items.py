@@ -330,7 +330,11 @@ _PATHOLOGY = re.compile(r"\b(?:histopatholog\w*|patholog\w*|biopsy|histolog\w*|c
                         r"\b(?:confirmed|revealed|showed|consistent with|diagnostic of|proved|proven)\b", re.IGNORECASE)
 _HEDGE = re.compile(r"\b(?:suggestive|suggesting|suspicious|concerning|likely|probable|possibl[ey]|favou?r\w*|"
                     r"may|cannot be excluded|compatible with|in keeping with|suspected|presumed|presumptive|"
-                    r"questionable)\b", re.IGNORECASE)
+                    r"questionable|cannot(?: \w+){0,3} (?:exclude|rule out))\b", re.IGNORECASE)
+#: A diagnosis the sentence sets aside after naming it: "malrotation is not suggested".
+_DENIED_AFTER = re.compile(r"\s*(?:is|are|was|were)\s+(?:(?:considered|felt|thought)\s+)?(?:not\s+(?:suggested|seen|"
+                           r"identified|present|demonstrated|favou?red|likely|supported)|excluded|unlikely)\b",
+                           re.IGNORECASE)
 #: A hedge later in the clause that names the diagnosis: "oncocytoma or angiomyolipoma cannot be excluded".
 _HEDGE_LATER = re.compile(r"\b(?:cannot be (?:excluded|ruled out)|not (?:be )?excluded|(?:is|are) (?:also )?possible|"
                           r"less likely|(?:is|are) (?:also )?considered)\b", re.IGNORECASE)
@@ -393,6 +397,8 @@ def _named_diagnoses(clean: CleanText, doc: Any, kinds: dict[int, Block], vocabu
             if negated or re.search(
                     r"\b(?:no|without|negative for)\s+(?:\w+\s+){0,3}$", clean.text[max(0, span.start_char - 40):
                                                                           span.start_char], re.IGNORECASE):
+                continue
+            if _DENIED_AFTER.match(clean.text, span.end_char):
                 continue
             begin = _widen_left(doc, start, sentence.start, _NAMED_STOP, hyphens=True)
             hedged = not pathology and bool(_HEDGE.search(body[: span.start_char - sentence.start_char]))
