@@ -811,3 +811,15 @@ def test_an_absent_finding_takes_no_size_and_a_diagnosis_set_aside_is_none() -> 
     hydronephrosis = next(f for f in report.findings if f.concept == "hydronephrosis")
     assert hydronephrosis.presence == "absent" and hydronephrosis.measurements == ()
     assert [d.text for d in report.diagnoses] == ["Infantile hypertrophic pyloric stenosis"]
+
+
+def test_a_lumbar_spine_report_names_its_degenerative_findings() -> None:
+    report = parse("MRI LUMBAR SPINE\nFINDINGS:\nL4-L5: Broad-based disc bulge with a left paracentral annular "
+                   "fissure. Moderate bilateral facet arthropathy and ligamentum flavum hypertrophy. Modic type 2 "
+                   "changes.\nL5-S1: Disc desiccation and loss of disc height.", "c")
+    found = {f.text: (f.code, f.levels) for f in report.findings}
+    for name, level in (("left paracentral annular fissure", "L4-L5"),
+                        ("Moderate bilateral facet arthropathy", "L4-L5"), ("ligamentum flavum hypertrophy", "L4-L5"),
+                        ("Disc desiccation", "L5-S1"), ("loss of disc height", "L5-S1")):
+        assert level in found[name][1], name
+    assert any("Modic type 2" in text for text in found)
