@@ -823,3 +823,14 @@ def test_a_lumbar_spine_report_names_its_degenerative_findings() -> None:
                         ("Disc desiccation", "L5-S1"), ("loss of disc height", "L5-S1")):
         assert level in found[name][1], name
     assert any("Modic type 2" in text for text in found)
+
+
+def test_a_removed_tube_is_absent_and_a_calcified_granuloma_is_a_finding() -> None:
+    from caseconv.pipeline import extract
+
+    report = extract("XR CHEST:\nFINDINGS:\nThe endotracheal tube has been removed. Unchanged 8 mm calcified granuloma "
+                     "in the left lung. No free subdiaphragmatic air.", "c")
+    found = {f.text: (f.presence, f.code.value if f.code else None) for f in report.findings}
+    assert found["endotracheal tube"][0] == "absent"
+    assert found["calcified granuloma"] == ("present", "RID3953")
+    assert found["free subdiaphragmatic air"] == ("absent", "RID4803")
