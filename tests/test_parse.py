@@ -834,3 +834,15 @@ def test_a_removed_tube_is_absent_and_a_calcified_granuloma_is_a_finding() -> No
     assert found["endotracheal tube"][0] == "absent"
     assert found["calcified granuloma"] == ("present", "RID3953")
     assert found["free subdiaphragmatic air"] == ("absent", "RID4803")
+
+
+def test_a_finding_named_by_the_narrative_takes_the_concept_of_that_name() -> None:
+    """A caption's "spiculated mass" merged into the narrative's "lesion" must not lend the
+    narrative's name the caption's concept (and code)."""
+    report = parse("Fig. 1 Contrast-enhanced CT. a Axial lung window image shows a spiculated\nmass in the posterior "
+                   "segment of the right upper lobe. b Sagittal bone\nwindow reformat shows a lytic lesion of the T8 "
+                   "vertebral body.\n\nA lytic lesion with cortical destruction occupied most of the T8 vertebral "
+                   "body.\n\nMRI of the thoracic spine confirmed a T1-hypointense lesion replacing the\nmarrow of T8, "
+                   "with no cord signal change.", "c")
+    found = {f.text: f.concept for f in report.findings}
+    assert found.get("hypointense lesion") == "lesion", found

@@ -89,8 +89,10 @@ def _absorb(target: Mention, other: Mention) -> None:
     target.figure_refs.extend(ref for ref in other.figure_refs if ref not in target.figure_refs)
     if target.source != "narrative" and other.source == "narrative" and \
             len(other.text.split()) >= len(target.text.split()) - 1:
-        # the narrative names the finding unless a caption names it more fully
+        # the narrative names the finding unless a caption names it more fully; its concept goes
+        # with its name, so the code says what the text says
         target.block, target.text, target.start, target.end = other.block, other.text, other.start, other.end
+        target.key = other.key
 
 
 def _inherit(mentions: list[Mention]) -> None:
