@@ -846,3 +846,11 @@ def test_a_finding_named_by_the_narrative_takes_the_concept_of_that_name() -> No
                    "with no cord signal change.", "c")
     found = {f.text: f.concept for f in report.findings}
     assert found.get("hypointense lesion") == "lesion", found
+
+
+def test_a_field_strength_ends_a_sentence_and_an_eponymous_pattern_names_no_site() -> None:
+    report = parse("MRI of the brain, orbits and whole spine was performed at 3 T. On FLAIR images there were multiple "
+                   "ovoid hyperintense lesions in the periventricular white matter ('Dawson fingers').", "c")
+    found = {f.text: [s.text for s in f.sites] for f in report.findings}
+    assert found["multiple ovoid hyperintense lesions"] == ["white matter"]
+    assert found["Dawson fingers"] == []

@@ -161,6 +161,11 @@ def _clause(semicolons: list[int], position: int) -> int:
     return bisect_right(semicolons, position)
 
 
+def _named_pattern(concept: str) -> bool:
+    """A sign or an eponymous pattern, whose anatomical words name no site."""
+    return concept.endswith(" sign") or concept[:1].isupper()
+
+
 class SentenceReader:
     """Reads the findings of one sentence (a spaCy span) into mentions."""
 
@@ -200,8 +205,8 @@ class SentenceReader:
         for start, end, term in chosen:
             heads = self.findings.between(start - _LONGEST_NAME, start + 1)
             if any(h.start <= start and end <= h.end and (term in tissue or (start, end) == (h.start, h.end)
-                                                            or self._key(h).endswith(" sign"))
-                   for h in heads):  # the cord of a "cord sign" is no site
+                                                            or _named_pattern(self._key(h)))
+                   for h in heads):  # the cord of a "cord sign", the fingers of "Dawson fingers" are no site
                 continue
             span = doc[start:end]
             if term in {"neck", "head"} and _HAS_NECK_OR_HEAD.search(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -206,6 +207,9 @@ def pipeline(extra: tuple[str, ...] = ()) -> tuple[Any, Vocabulary]:
     return nlp, vocabulary
 
 
+#: A field strength closing a sentence, which the tokenizer keeps with its full stop: "3 T.", "1.5T.".
+_FIELD_STRENGTH = re.compile(r"(?:\d+(?:\.\d+)?)?T\.")
+
 #: Tokens of the largest piece of a document ConText sees at once.
 _CONTEXT_PIECE = 120
 _CONTEXT_FLAGS = ("is_negated", "is_uncertain", "is_historical", "is_hypothetical", "is_family")
@@ -341,6 +345,9 @@ def _register() -> None:
         for token in doc[:-1]:
             if "\n" in token.text:
                 starts[token.i + 1] = 1
+            elif _FIELD_STRENGTH.fullmatch(token.text) and (token.text != "T." or doc[token.i - 1].like_num) \
+                    and doc[token.i + 1].text[:1].isupper():
+                starts[token.i + 1] = 1  # "performed at 3 T. On FLAIR images ...": the tesla ends a sentence
         doc.from_array([SENT_START], starts)
         return doc
 
