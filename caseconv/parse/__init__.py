@@ -172,8 +172,7 @@ def parse(text: str, case: str, *, mappings: tuple[str, ...] = ()) -> CaseReport
     non_imaging = _cue(rules["non_imaging_cues"])
     bedside = _cue(rules["clinical_exam_cues"])
     clinical_course = _cue(rules["clinical_course_cues"])
-    diagnosis_cue = _cue(rules["diagnosis_cues"] + ["differential diagnos*", "diagnosed", "differential includ*",
-                                                    "clinical differential", "differentials", "differential for"])
+    diagnosis_cue = _cue(rules["diagnosis_cues"] + rules["differential_cues"])
     reader = SentenceReader(cleaned, doc, vocabulary)
     mentions: list[Mention] = []
     document_sentences = sentences(doc)
